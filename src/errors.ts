@@ -1,0 +1,131 @@
+// Every rejection respite produces is one of these classes. They carry data
+// (`code`, `maybeExecuted`, `reason`) so callers branch on fields, never on
+// message text. Messages name commands, never their arguments, and never a
+// password (arguments may hold secrets: AUTH, HELLO, MIGRATE ... AUTH).
+
+export interface RedisErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class of every error respite rejects with. */
+export class RedisError extends Error {
+  /** A stable machine-readable code. */
+  readonly code: string;
+  /**
+   * True when the command may have reached the server and run. False when
+   * respite knows it was never written. Callers use it to decide whether a
+   * retry of a non-idempotent command is safe.
+   */
+  readonly maybeExecuted: boolean;
+
+  constructor(message: string, code: string, maybeExecuted: boolean, options?: RedisErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.maybeExecuted = maybeExecuted;
+  }
+}
+
+/** The server answered with an error reply (`-ERR ...`, `-WRONGTYPE ...`). */
+export class ReplyError extends RedisError {
+  /** Upper-case command name that got the reply, when known (never its arguments). */
+  command: string | undefined;
+
+  constructor(message: string, command?: string) {
+    // The code is the first word of the reply, as Redis defines it: ERR,
+    // WRONGTYPE, NOSCRIPT, MOVED, NOPERM, ... The command ran (or was refused)
+    // on the server, so it was certainly delivered.
+    const space = message.indexOf(" ");
+    super(message, space === -1 ? message : message.slice(0, space), true);
+    this.command = command;
+  }
+}
+
+export type ConnectionErrorReason =
+  /** The socket closed or errored while the command was queued or in flight. */
+  | "socket-closed"
+  /** Dialing the server failed or did not finish within connectTimeoutMs. */
+  | "connect-failed"
+  /** The server refused our credentials (AUTH / HELLO): the client stops. */
+  | "auth-failed"
+  /** SELECT or another handshake step was refused: the client stops. */
+  | "handshake-failed"
+  /** The client is offline and its offline queue is disabled or full. */
+  | "offline"
+  /** Reconnect attempts are exhausted (reconnect.maxAttempts). */
+  | "reconnect-exhausted";
+
+/** The command could not get (or keep) a working connection. */
+export class ConnectionError extends RedisError {
+  readonly reason: ConnectionErrorReason;
+
+  constructor(message: string, reason: ConnectionErrorReason, maybeExecuted: boolean, options?: RedisErrorOptions) {
+    super(message, "ECONNECTION", maybeExecuted, options);
+    this.reason = reason;
+  }
+}
+
+/** The command's deadline (timeoutMs / commandTimeoutMs) passed before its reply. */
+export class TimeoutError extends RedisError {
+  readonly timeoutMs: number;
+  readonly command: string;
+
+  constructor(command: string, timeoutMs: number, maybeExecuted: boolean) {
+    super(`${command} timed out after ${timeoutMs} ms`, "ETIMEDOUT", maybeExecuted);
+    this.timeoutMs = timeoutMs;
+    this.command = command;
+  }
+}
+
+/** The caller's AbortSignal fired before the reply arrived. */
+export class AbortError extends RedisError {
+  readonly command: string;
+
+  constructor(command: string, maybeExecuted: boolean, options?: RedisErrorOptions) {
+    super(`${command} was aborted`, "ABORT_ERR", maybeExecuted, options);
+    this.command = command;
+  }
+}
+
+/** The server sent bytes that are not valid RESP, or a reply nobody asked for. Fatal for that socket. */
+export class ProtocolError extends RedisError {
+  constructor(message: string, options?: RedisErrorOptions) {
+    super(message, "EPROTOCOL", true, options);
+  }
+}
+
+/** The client was closed (close() or destroy()) before the command could complete. */
+export class ClientClosedError extends RedisError {
+  constructor(maybeExecuted = false) {
+    super("The client is closed", "ECLIENTCLOSED", maybeExecuted);
+  }
+}
+
+/** A bounded queue (offline queue, pool waiting list) is full: the command was never sent. */
+export class QueueFullError extends RedisError {
+  readonly queue: "offline" | "pool" | "pending";
+  readonly limit: number;
+
+  constructor(queue: "offline" | "pool" | "pending", limit: number) {
+    super(`The ${queue} queue is full (limit ${limit})`, "EQUEUEFULL", false);
+    this.queue = queue;
+    this.limit = limit;
+  }
+}
+
+/** The pooled transport could not lend a socket within acquireTimeoutMs. */
+export class PoolTimeoutError extends RedisError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    super(`No pooled connection became free within ${timeoutMs} ms`, "EPOOLTIMEOUT", false);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** EXEC returned nil: a WATCHed key changed, so the transaction did not run. */
+export class WatchError extends RedisError {
+  constructor() {
+    super("Transaction aborted: a watched key changed", "EWATCH", false);
+  }
+}
