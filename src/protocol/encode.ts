@@ -43,19 +43,23 @@ export function validateCommand(args: unknown): asserts args is Command {
 }
 
 /**
- * Encode a validated command. Returns a string when every argument is text or
- * a number, otherwise a Buffer.
+ * Encode a command, validating as it goes so the common all-text case makes a
+ * single pass. Returns a string when every argument is text or a number,
+ * otherwise a Buffer. Throws a TypeError (naming the command and the argument
+ * index) before anything could be written.
  */
 export function encodeCommand(args: Command): Encoded {
+  if (!Array.isArray(args) || args.length === 0) validateCommand(args);
   let out = "*" + args.length + "\r\n";
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (typeof a === "string") {
       out += "$" + Buffer.byteLength(a) + "\r\n" + a + "\r\n";
-    } else if (typeof a === "number" || typeof a === "bigint") {
+    } else if ((typeof a === "number" && Number.isFinite(a)) || typeof a === "bigint") {
       const s = String(a);
       out += "$" + s.length + "\r\n" + s + "\r\n";
     } else {
+      validateCommand(args);
       return encodeWithBuffers(args);
     }
   }
@@ -78,7 +82,3 @@ function encodeWithBuffers(args: Command): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Byte length of an encoded command, for queue accounting. */
-export function encodedLength(e: Encoded): number {
-  return typeof e === "string" ? e.length : e.length;
-}

@@ -1,0 +1,90 @@
+// Open a ready-to-use connection: dial, then the handshake (AUTH, SELECT,
+// CLIENT SETNAME) before any user command, on every (re)connect. The whole of
+// it is bounded by connectTimeoutMs, and a socket that dies mid-handshake
+// fails the attempt (the caller backs off) instead of hanging.
+import { ConnectionError, ReplyError } from "../errors.js";
+import type { ResolvedOptions } from "../options.js";
+import type { Command } from "../protocol/encode.js";
+import { Request } from "../request.js";
+import { dial } from "./dial.js";
+import { RespSocket, type RespSocketEvents } from "./resp-socket.js";
+
+export function handshakeCommands(options: ResolvedOptions): Command[] {
+  const cmds: Command[] = [];
+  if (options.password !== undefined) {
+    cmds.push(options.username !== undefined ? ["AUTH", options.username, options.password] : ["AUTH", options.password]);
+  }
+  if (options.db !== 0) cmds.push(["SELECT", options.db]);
+  if (options.clientName !== undefined) cmds.push(["CLIENT", "SETNAME", options.clientName]);
+  return cmds;
+}
+
+/**
+ * Errors that retrying cannot fix end the client (no reconnect storm with a
+ * wrong password): auth-failed and handshake-failed. LOADING (the server is
+ * still reading its dataset) is worth retrying.
+ */
+function classify(command: Command, error: ReplyError, options: ResolvedOptions): ConnectionError {
+  if (error.code === "LOADING") {
+    return new ConnectionError("The server is loading its dataset", "connect-failed", false, { cause: error });
+  }
+  if (command[0] === "AUTH") {
+    // The reply never holds the password, and neither does our message.
+    const who = options.username !== undefined ? ` as user "${options.username}"` : "";
+    return new ConnectionError(`Authentication${who} failed: ${error.message}`, "auth-failed", false, { cause: error });
+  }
+  return new ConnectionError(`Connection setup failed at ${String(command[0])} ${String(command[1])}: ${error.message}`, "handshake-failed", false, {
+    cause: error,
+  });
+}
+
+/** Dial and hand-shake one connection. Rejects with a ConnectionError. */
+export async function openConnection(options: ResolvedOptions, events: RespSocketEvents): Promise<RespSocket> {
+  const started = Date.now();
+  const socket = await dial(options, options.connectTimeoutMs);
+  // The owner hears of the socket's close only once it was handed over;
+  // before that a close fails the handshake, after a failed one it is ours.
+  let phase: "handshake" | "open" | "abandoned" = "handshake";
+  let lost: ((error: ConnectionError) => void) | undefined;
+  const conn = new RespSocket(socket, options.maxReplyBytes, {
+    ...events,
+    onClose(error, unanswered) {
+      if (phase === "open") {
+        events.onClose(error, unanswered);
+        return;
+      }
+      for (const r of unanswered) r.failConnection(error);
+      lost?.(new ConnectionError("Connection lost during the handshake", "connect-failed", false, { cause: error }));
+    },
+  });
+  const cmds = handshakeCommands(options);
+  if (cmds.length === 0) {
+    phase = "open";
+    return conn;
+  }
+  const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      lost = reject;
+      const reqs = cmds.map((c) => new Request(c, undefined, remaining));
+      for (const r of reqs) conn.write(r);
+      Promise.all(reqs.map((r, i) => r.promise.catch((err: unknown) => Promise.reject({ i, err })))).then(
+        () => resolve(),
+        ({ i, err }: { i: number; err: unknown }) => {
+          const cmd = cmds[i] as Command;
+          reject(
+            err instanceof ReplyError
+              ? classify(cmd, err, options)
+              : new ConnectionError("Connection setup timed out or was lost", "connect-failed", false, { cause: err }),
+          );
+        },
+      );
+    });
+  } catch (err) {
+    phase = "abandoned";
+    conn.destroy();
+    throw err;
+  }
+  phase = "open";
+  return conn;
+}

@@ -1,0 +1,160 @@
+// One socket speaking RESP: the sender (encoded requests out, coalesced into
+// one write per call) and the receiver (bytes -> decoder -> settle the head of
+// the FIFO of written requests). Both transports build on it: the pipelined
+// transport keeps many requests in flight, a pooled connection one at a time.
+import type { Socket } from "node:net";
+import { ProtocolError, type ReplyError } from "../errors.js";
+import { Decoder, type Reply } from "../protocol/decode.js";
+import { RequestState, type Request } from "../request.js";
+import { Deque } from "./deque.js";
+
+export interface RespSocketEvents {
+  /** Called exactly once, with every request that was written and not yet answered. */
+  onClose(error: Error | undefined, unanswered: Request[]): void;
+  /** The kernel buffer drained after a write returned false. */
+  onDrain?(): void;
+  /** The FIFO became empty (graceful close waits for it). */
+  onIdle?(): void;
+  /**
+   * Replies that belong to no request (pub/sub messages). Returns true when
+   * consumed; otherwise a reply with no waiter is a protocol violation.
+   */
+  onPush?(reply: Reply): boolean;
+}
+
+export class RespSocket {
+  private readonly inflight = new Deque<Request>();
+  private readonly decoder: Decoder;
+  private error: Error | undefined;
+  private closed = false;
+  /** True after a write returned false, until 'drain'. */
+  needsDrain = false;
+
+  constructor(
+    readonly socket: Socket,
+    maxReplyBytes: number,
+    private readonly events: RespSocketEvents,
+  ) {
+    this.decoder = new Decoder(
+      {
+        onReply: (reply) => this.settleHead(reply, undefined),
+        onErrorReply: (error) => this.settleHead(null, error),
+        onProtocolError: (error) => this.destroy(error),
+      },
+      maxReplyBytes,
+    );
+    socket.on("data", (chunk: Buffer) => this.decoder.write(chunk));
+    socket.on("error", (err: Error) => {
+      this.error ??= err;
+    });
+    socket.on("close", () => this.handleClose());
+    socket.on("drain", () => {
+      this.needsDrain = false;
+      this.events.onDrain?.();
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Written requests still waiting for their reply (timed-out ones included: their slot stays). */
+  get inflightCount(): number {
+    return this.inflight.length;
+  }
+
+  /**
+   * Write every unsettled request of `queue` (emptying it) in one socket
+   * write. Returns false when the socket asked us to wait for 'drain'.
+   */
+  writeQueue(queue: Deque<Request>): boolean {
+    let text = "";
+    let chunks: (string | Buffer)[] | undefined;
+    let req: Request | undefined;
+    while ((req = queue.shift()) !== undefined) {
+      if (req.state === RequestState.Settled) continue; // timed out or aborted while queued
+      this.track(req);
+      const e = req.encoded;
+      if (typeof e === "string") {
+        text += e;
+      } else {
+        chunks ??= [];
+        if (text !== "") chunks.push(text);
+        chunks.push(e);
+        text = "";
+      }
+    }
+    if (chunks === undefined) return text === "" ? !this.needsDrain : this.writeRaw(text);
+    if (text !== "") chunks.push(text);
+    this.socket.cork();
+    let ok = true;
+    for (const c of chunks) ok = this.writeRaw(c);
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** Write one request. Returns false when the socket asked us to wait for 'drain'. */
+  write(req: Request): boolean {
+    if (req.state === RequestState.Settled) return !this.needsDrain;
+    this.track(req);
+    return this.writeRaw(req.encoded);
+  }
+
+  /** Half-close after the replies in flight: used by graceful close. */
+  end(): void {
+    if (!this.closed) this.socket.end();
+  }
+
+  /**
+   * Close at once without telling the owner, handing back the requests that
+   * were written and unanswered (destroy() of the client settles them itself).
+   */
+  abandon(): Request[] {
+    if (this.closed) return [];
+    this.closed = true;
+    this.socket.destroy();
+    this.decoder.reset();
+    return this.inflight.drain();
+  }
+
+  destroy(error?: Error): void {
+    if (this.closed) return;
+    this.error ??= error;
+    this.socket.destroy();
+  }
+
+  private track(req: Request): void {
+    if (this.inflight.length === 0) this.decoder.setReturnBuffers(req.returnBuffers);
+    req.state = RequestState.Written;
+    this.inflight.push(req);
+  }
+
+  private writeRaw(data: string | Buffer): boolean {
+    if (this.closed) return false;
+    const ok = this.socket.write(data);
+    if (!ok) this.needsDrain = true;
+    return ok;
+  }
+
+  private settleHead(reply: Reply, error: ReplyError | undefined): void {
+    const req = this.inflight.shift();
+    if (req === undefined) {
+      if (error === undefined && this.events.onPush?.(reply) === true) return;
+      this.destroy(new ProtocolError("Received a reply that no command was waiting for"));
+      return;
+    }
+    const next = this.inflight.peek();
+    // The next reply parsed belongs to the new head: give the parser its wish now.
+    if (next !== undefined) this.decoder.setReturnBuffers(next.returnBuffers);
+    if (error === undefined) req.resolve(reply);
+    else req.replyError(error);
+    if (next === undefined) this.events.onIdle?.();
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.decoder.reset();
+    this.events.onClose(this.error, this.inflight.drain());
+  }
+}

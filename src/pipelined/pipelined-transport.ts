@@ -1,0 +1,262 @@
+// The pipelined transport: one full-duplex socket. Callers' commands queue in
+// `queue`; the commands of one tick go out in one socket write (process.nextTick
+// runs after the microtasks of the current I/O callback, so every caller woken
+// by one chunk of replies gets its next command into the same write). The
+// receiver side lives in RespSocket. The connection's life is one explicit
+// state (see ARCHITECTURE.md), changed only by the enter*() transitions.
+import { openConnection } from "../connection/handshake.js";
+import { createBackoff } from "../connection/backoff.js";
+import { Deque } from "../connection/deque.js";
+import type { RespSocket } from "../connection/resp-socket.js";
+import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
+import type { ResolvedOptions } from "../options.js";
+import { RequestState, type Request } from "../request.js";
+import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+
+type State =
+  | { kind: "idle" }
+  | { kind: "connecting"; attempt: number }
+  | { kind: "ready"; conn: RespSocket }
+  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
+  | { kind: "closing"; conn: RespSocket }
+  | { kind: "closed"; error: RedisError | undefined };
+
+const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
+
+export class PipelinedTransport implements Transport {
+  private state: State = { kind: "idle" };
+  /** Accepted and not yet written, oldest first. Bounded by the offline queue limit or maxPending. */
+  private readonly queue = new Deque<Request>();
+  private flushScheduled = false;
+  private readonly readyWaiters: { resolve(): void; reject(e: RedisError): void }[] = [];
+  private readonly closeWaiters: (() => void)[] = [];
+  private readonly backoffDelay: (attempt: number) => number;
+  private isolated: Transport | undefined;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly events: TransportEvents,
+    /** Dedicated connections for blocking commands and withConnection (a pooled transport). */
+    private readonly createIsolated: () => Transport,
+  ) {
+    this.backoffDelay = createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect);
+  }
+
+  get status(): ClientStatus {
+    switch (this.state.kind) {
+      case "backoff":
+        return "reconnecting";
+      default:
+        return this.state.kind;
+    }
+  }
+
+  connect(): Promise<void> {
+    const st = this.state;
+    if (st.kind === "ready") return Promise.resolve();
+    if (st.kind === "closed" || st.kind === "closing") return Promise.reject(st.kind === "closed" && st.error ? st.error : closedError());
+    return new Promise((resolve, reject) => {
+      this.readyWaiters.push({ resolve, reject });
+      if (st.kind === "idle") void this.enterConnecting(0);
+    });
+  }
+
+  send(req: Request): void {
+    if (req.blocking) {
+      // A blocking command would stall every reply behind it on the shared pipe.
+      this.dedicated().send(req);
+      return;
+    }
+    const st = this.state;
+    switch (st.kind) {
+      case "ready":
+        if (this.queue.length + st.conn.inflightCount >= this.options.maxPending) {
+          req.fail(new QueueFullError("pending", this.options.maxPending));
+          return;
+        }
+        this.queue.push(req);
+        this.scheduleFlush();
+        return;
+      case "closing":
+        req.failClosed();
+        return;
+      case "closed":
+        if (st.error) req.fail(st.error);
+        else req.failClosed();
+        return;
+      default:
+        this.enqueueOffline(req);
+        if (st.kind === "idle") void this.enterConnecting(0);
+    }
+  }
+
+  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+    return this.dedicated().withConnection(fn);
+  }
+
+  close(): Promise<void> {
+    const st = this.state;
+    const isolated = this.isolated?.close() ?? Promise.resolve();
+    if (st.kind === "closed") return isolated;
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    if (st.kind === "ready") {
+      this.state = { kind: "closing", conn: st.conn };
+      this.flush(); // accepted commands still go out; close() waits for their replies
+      if (st.conn.inflightCount === 0) st.conn.end();
+    } else if (st.kind !== "closing") {
+      this.enterClosed(undefined);
+    }
+    return Promise.all([done, isolated]).then(() => undefined);
+  }
+
+  destroy(): void {
+    const st = this.state;
+    this.isolated?.destroy();
+    if (st.kind === "closed") return;
+    if (st.kind === "ready" || st.kind === "closing") {
+      for (const r of st.conn.abandon()) r.failClosed();
+    }
+    this.enterClosed(undefined);
+  }
+
+  private dedicated(): Transport {
+    this.isolated ??= this.createIsolated();
+    return this.isolated;
+  }
+
+  private enqueueOffline(req: Request): void {
+    const limit = this.options.offlineQueueLength;
+    if (limit === 0) {
+      req.fail(new ConnectionError(`Not connected; ${req.name} was not sent (offline queue disabled)`, "offline", false));
+    } else if (this.queue.length >= limit) {
+      req.fail(new QueueFullError("offline", limit));
+    } else {
+      this.queue.push(req);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(this.flushTick);
+  }
+
+  private readonly flushTick = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    const st = this.state;
+    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn.needsDrain || this.queue.length === 0) return;
+    st.conn.writeQueue(this.queue);
+  }
+
+  // ---- transitions -------------------------------------------------------
+
+  private async enterConnecting(attempt: number): Promise<void> {
+    const st: State = { kind: "connecting", attempt };
+    this.state = st;
+    let conn: RespSocket;
+    try {
+      conn = await openConnection(this.options, {
+        onClose: (error, unanswered) => this.onConnectionLost(conn, error, unanswered),
+        onDrain: () => this.flush(),
+        onIdle: () => {
+          if (this.state.kind === "closing" && this.state.conn === conn && this.queue.length === 0) conn.end();
+        },
+      });
+    } catch (err) {
+      if (this.state !== st) return; // closed or destroyed while dialing
+      const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
+      this.emitError(error);
+      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) this.enterClosed(error);
+      else this.enterBackoff(attempt + 1, error);
+      return;
+    }
+    if (this.state !== st) {
+      conn.abandon();
+      return;
+    }
+    this.enterReady(conn);
+  }
+
+  private enterReady(conn: RespSocket): void {
+    this.state = { kind: "ready", conn };
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+    this.events.ready();
+    this.flush();
+  }
+
+  private enterBackoff(attempt: number, cause: RedisError): void {
+    const policy = this.options.reconnect;
+    if (policy === false || attempt > policy.maxAttempts) {
+      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
+      this.enterClosed(new ConnectionError(`Could not connect (${why}): ${cause.message}`, "reconnect-exhausted", false, { cause }));
+      return;
+    }
+    const delayMs = this.backoffDelay(attempt);
+    const timer = setTimeout(() => void this.enterConnecting(attempt), delayMs);
+    this.state = { kind: "backoff", attempt, timer };
+    this.events.reconnecting({ attempt, delayMs });
+  }
+
+  private enterClosed(error: RedisError | undefined): void {
+    const st = this.state;
+    if (st.kind === "closed") return;
+    if (st.kind === "backoff") clearTimeout(st.timer);
+    this.state = { kind: "closed", error };
+    for (const r of this.queue.drain()) {
+      if (error) r.fail(error);
+      else r.failClosed();
+    }
+    for (const w of this.readyWaiters.splice(0)) w.reject(error ?? closedError());
+    if (error) this.emitError(error);
+    this.events.close();
+    for (const resolve of this.closeWaiters.splice(0)) resolve();
+  }
+
+  private onConnectionLost(conn: RespSocket, error: Error | undefined, unanswered: Request[]): void {
+    const st = this.state;
+    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn !== conn) {
+      for (const r of unanswered) r.failConnection(error);
+      return;
+    }
+    const protocol = error instanceof ProtocolError;
+    this.events.disconnect({ reason: st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed", error });
+    if (protocol) this.emitError(error);
+    if (st.kind === "closing") {
+      for (const r of unanswered) r.failConnection(error);
+      this.enterClosed(undefined);
+      return;
+    }
+    // Written and unanswered: it may have run. Reads are retried once, first
+    // in line after the reconnect; writes never are (issue 3).
+    const retry: Request[] = [];
+    const canRetry = this.options.retryReadOnly && this.options.reconnect !== false;
+    for (const r of unanswered) {
+      if (r.state === RequestState.Settled) continue;
+      if (canRetry && r.readOnly && !r.retried) {
+        r.retried = true;
+        r.state = RequestState.Queued;
+        retry.push(r);
+      } else {
+        r.failConnection(error);
+      }
+    }
+    for (let i = retry.length - 1; i >= 0; i--) this.queue.unshift(retry[i] as Request);
+    if (this.options.reconnect === false) {
+      this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
+      return;
+    }
+    void this.enterConnecting(0);
+  }
+
+  private emitError(error: RedisError): void {
+    this.events.error(error);
+  }
+}
+
+function closedError(): RedisError {
+  return new ClientClosedError();
+}

@@ -1,0 +1,131 @@
+// One command on its way through a transport: its wire bytes, its flags, its
+// deadline and signal, and the promise its caller awaits. It settles exactly
+// once; whatever comes later (a late reply after a timeout, a second failure)
+// is ignored here, so no transport needs its own "already settled?" logic.
+import { blockingTimeoutMs, commandFlags, commandName } from "./commands.js";
+import { AbortError, ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "./errors.js";
+import type { Reply } from "./protocol/decode.js";
+import { encodeCommand, type Command, type Encoded } from "./protocol/encode.js";
+
+export interface CommandOptions {
+  /** Return bulk strings as Buffers instead of UTF-8 strings. */
+  returnBuffers?: boolean;
+  /** Deadline for this call, in ms, replacing commandTimeoutMs; 0 = none. */
+  timeoutMs?: number;
+  /** Abort the call: it rejects with AbortError at once. */
+  signal?: AbortSignal;
+}
+
+export enum RequestState {
+  /** Accepted, not yet handed to a socket. */
+  Queued,
+  /** Handed to socket.write(): the server may have it. */
+  Written,
+  Settled,
+}
+
+export class Request {
+  readonly args: Command;
+  readonly encoded: Encoded;
+  readonly returnBuffers: boolean;
+  readonly readOnly: boolean;
+  readonly blocking: boolean;
+  state = RequestState.Queued;
+  /** Set once the request was re-sent after its socket died. */
+  retried = false;
+  readonly promise: Promise<Reply>;
+  private resolveFn!: (value: Reply) => void;
+  private rejectFn!: (reason: RedisError) => void;
+  private timer: NodeJS.Timeout | undefined;
+  private signal: AbortSignal | undefined;
+  private abortListener: (() => void) | undefined;
+  private onSettle: ((req: Request) => void) | undefined;
+
+  constructor(args: Command, options: CommandOptions | undefined, defaultTimeoutMs: number) {
+    this.encoded = encodeCommand(args); // throws TypeError on bad input, before any state exists
+    this.args = args;
+    const flags = commandFlags(args);
+    this.readOnly = flags.readOnly;
+    this.blocking = flags.blocking;
+    this.returnBuffers = options?.returnBuffers === true;
+    this.promise = new Promise<Reply>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+    const signal = options?.signal;
+    if (signal) {
+      if (signal.aborted) {
+        this.fail(new AbortError(this.name, false, { cause: signal.reason }));
+        return;
+      }
+      this.signal = signal;
+      this.abortListener = () =>
+        this.fail(new AbortError(this.name, this.state === RequestState.Written, { cause: signal.reason }));
+      signal.addEventListener("abort", this.abortListener);
+    }
+    let timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
+    // A blocking command's own server-side timeout comes on top of the
+    // command deadline (BLPOP k 5 with commandTimeoutMs 1000 may take 6 s).
+    if (this.blocking && options?.timeoutMs === undefined && timeoutMs > 0) timeoutMs += blockingTimeoutMs(args);
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      this.timer = setTimeout(() => this.fail(new TimeoutError(this.name, timeoutMs, this.state === RequestState.Written)), timeoutMs);
+    }
+  }
+
+  get name(): string {
+    return commandName(this.args);
+  }
+
+  get settled(): boolean {
+    return this.state === RequestState.Settled;
+  }
+
+  /** Called once when the request settles, for transports that must react (a pooled socket to destroy). */
+  whenSettled(callback: (req: Request) => void): void {
+    this.onSettle = callback;
+  }
+
+  resolve(reply: Reply): void {
+    if (this.state === RequestState.Settled) return;
+    this.finish();
+    this.resolveFn(reply);
+  }
+
+  /** An error reply from the server: the command reached it. */
+  replyError(error: ReplyError): void {
+    error.command = this.name;
+    this.fail(error);
+  }
+
+  fail(error: RedisError): void {
+    if (this.state === RequestState.Settled) return;
+    this.finish();
+    this.rejectFn(error);
+  }
+
+  /** The socket this request was on died. */
+  failConnection(cause: Error | undefined): void {
+    const written = this.state === RequestState.Written;
+    const message = written
+      ? `Connection lost after ${this.name} was sent; it may have executed`
+      : `Connection lost before ${this.name} was sent`;
+    this.fail(new ConnectionError(message, "socket-closed", written, { cause }));
+  }
+
+  /** The client closed before this request completed. */
+  failClosed(): void {
+    this.fail(new ClientClosedError(this.state === RequestState.Written));
+  }
+
+  private finish(): void {
+    this.state = RequestState.Settled;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.abortListener !== undefined) this.signal?.removeEventListener("abort", this.abortListener);
+    const cb = this.onSettle;
+    if (cb !== undefined) {
+      this.onSettle = undefined;
+      cb(this);
+    }
+  }
+
+}

@@ -1,0 +1,37 @@
+// The contract between the Client and a transport. A transport knows sockets,
+// queues and reconnects; it knows nothing of typed helpers, slots or
+// sentinels, so a router (cluster, sentinel) can hold many of them.
+import type { RedisError } from "./errors.js";
+import type { Reply } from "./protocol/decode.js";
+import type { Command } from "./protocol/encode.js";
+import type { CommandOptions, Request } from "./request.js";
+
+export type ClientStatus = "idle" | "connecting" | "ready" | "reconnecting" | "closing" | "closed";
+
+export type DisconnectReason = "socket-closed" | "protocol-error" | "closing";
+
+export interface TransportEvents {
+  ready(): void;
+  disconnect(info: { reason: DisconnectReason; error: Error | undefined }): void;
+  reconnecting(info: { attempt: number; delayMs: number }): void;
+  error(error: RedisError): void;
+  close(): void;
+}
+
+/** One socket lent to a caller for several commands in a row (WATCH/MULTI/EXEC, blocking pops). */
+export interface DedicatedConnection {
+  command(args: Command, options?: CommandOptions): Promise<Reply>;
+}
+
+export interface Transport {
+  readonly status: ClientStatus;
+  /** Resolves once a connection is usable; rejects if the client ends first. */
+  connect(): Promise<void>;
+  /** Takes ownership of the request and settles it exactly once. */
+  send(req: Request): void;
+  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
+  /** Graceful: in-flight commands finish, then sockets close. */
+  close(): Promise<void>;
+  /** Now: every pending command rejects with ClientClosedError. */
+  destroy(): void;
+}
