@@ -1,0 +1,159 @@
+// Behaviour specific to the pipelined transport (issue 3). What both
+// transports share is in test/conformance.
+import net from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ClientClosedError, ConnectionError, QueueFullError, createClient, type Client } from "../../src/index.js";
+import { startRedis, type RedisServer } from "../support/redis-server.js";
+import { waitFor } from "../support/wait.js";
+
+let server: RedisServer;
+const clients: Client[] = [];
+
+function client(opts: Parameters<typeof createClient>[0] & object = {}): Client {
+  const c = createClient({ url: server.url, transport: "pipelined", ...opts });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.destroy();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe("pipelined transport", () => {
+  it("gives each of 10,000 concurrent commands its own reply", async () => {
+    const c = client();
+    const n = 10_000;
+    await Promise.all(Array.from({ length: n }, (_, i) => c.command(["SET", `u:${i}`, `value-${i}`])));
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => c.command(["GET", `u:${i}`])));
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => `value-${i}`));
+  });
+
+  it("coalesces the commands of one tick into one socket write", async () => {
+    const c = client();
+    await c.connect();
+    const original = net.Socket.prototype.write;
+    let writes = 0;
+    net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<net.Socket["write"]>) {
+      writes++;
+      return original.apply(this, args);
+    } as net.Socket["write"];
+    try {
+      const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => c.command(["ECHO", `m${i}`])));
+      expect(replies).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
+    } finally {
+      net.Socket.prototype.write = original;
+    }
+    expect(writes).toBe(1);
+  });
+
+  it("retries an in-flight read once after CLIENT KILL and fails an in-flight write as maybeExecuted", async () => {
+    const c = client();
+    const id = await c.command(["CLIENT", "ID"]);
+    // The kill travels in the same write as the two commands after it: Redis
+    // answers it and closes the socket before reading further, so both are
+    // surely written and unanswered when the socket dies.
+    const kill = c.command(["CLIENT", "KILL", "ID", String(id), "SKIPME", "no"]);
+    const write = c.command(["INCR", "kill:counter"]);
+    const read = c.command(["GET", "kill:key"]);
+    expect(await kill).toBe(1);
+    const [w, r] = await Promise.allSettled([write, read]);
+    expect(w.status).toBe("rejected");
+    const err = (w as PromiseRejectedResult).reason as ConnectionError;
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.maybeExecuted).toBe(true);
+    expect(r).toEqual({ status: "fulfilled", value: null });
+    expect(await c.command(["SET", "kill:after", "1"])).toBe("OK");
+    // The write was not retried behind the caller's back.
+    expect(await c.command(["GET", "kill:counter"])).toBe(null);
+  });
+
+  it("bounds the offline queue and fails fast without one", async () => {
+    const port = await unusedPort();
+    const queued = client({ port, host: "127.0.0.1", url: undefined, offlineQueue: { maxLength: 2 }, reconnect: { initialDelayMs: 1000, maxDelayMs: 1000 } });
+    const a = queued.command(["GET", "a"]);
+    const b = queued.command(["GET", "b"]);
+    await expect(queued.command(["GET", "c"])).rejects.toBeInstanceOf(QueueFullError);
+    queued.destroy();
+    await expect(a).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(b).rejects.toBeInstanceOf(ClientClosedError);
+
+    const failFast = client({ port, host: "127.0.0.1", url: undefined, offlineQueue: false });
+    const err = await failFast.command(["GET", "a"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).reason).toBe("offline");
+    expect((err as ConnectionError).maybeExecuted).toBe(false);
+  });
+
+  it("backs off with growing, capped delays while the server is down, and close() stops all dialing", async () => {
+    const port = await unusedPort();
+    let dials = 0;
+    // A listener that accepts and closes at once: every dial is counted, none succeeds.
+    const fake = net.createServer((s) => {
+      dials++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => fake.listen(port, "127.0.0.1", resolve));
+    try {
+      const c = client({ port, host: "127.0.0.1", url: undefined, reconnect: { initialDelayMs: 10, maxDelayMs: 80 }, clientName: "x" });
+      const caps: number[] = [];
+      c.on("reconnecting", ({ attempt, delayMs }) => {
+        caps.push(Math.min(10 * 2 ** (attempt - 1), 80));
+        expect(delayMs).toBeGreaterThanOrEqual(0);
+        expect(delayMs).toBeLessThanOrEqual(Math.min(10 * 2 ** (attempt - 1), 80));
+      });
+      const pending = c.command(["GET", "k"]);
+      await waitFor(() => caps.length >= 7, 5000);
+      expect(caps.slice(0, 7)).toEqual([10, 20, 40, 80, 80, 80, 80]);
+      const closing = c.close();
+      await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
+      await closing;
+      expect(c.status).toBe("closed");
+      const dialsAtClose = dials;
+      // No timer may dial after close: wait well past the longest backoff.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(dials).toBe(dialsAtClose);
+      await expect(c.command(["GET", "k"])).rejects.toBeInstanceOf(ClientClosedError);
+    } finally {
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    }
+  });
+
+  it("recovers after SIGKILL and restart on the same port", async () => {
+    const c = client({ reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    expect(await c.command(["SET", "r", "1"])).toBe("OK");
+    const disconnected = new Promise((resolve) => c.once("disconnect", resolve));
+    await server.kill();
+    await disconnected;
+    const during = c.command(["GET", "r"]); // queued offline
+    await server.restart();
+    // The server restarted empty (no persistence): the queued read sees nil.
+    expect(await during).toBe(null);
+    expect(await c.command(["SET", "r", "2"])).toBe("OK");
+    expect(await c.command(["GET", "r"])).toBe("2");
+  });
+
+  it("rejects beyond maxPending while connected", async () => {
+    const c = client({ maxPending: 5 });
+    await c.connect();
+    const ok = Array.from({ length: 5 }, (_, i) => c.command(["ECHO", String(i)]));
+    await expect(c.command(["ECHO", "x"])).rejects.toBeInstanceOf(QueueFullError);
+    expect(await Promise.all(ok)).toEqual(["0", "1", "2", "3", "4"]);
+  });
+});
+
+function unusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
