@@ -37,6 +37,8 @@ export interface StartRedisOptions {
 export interface AdminOptions {
   /** Deadline for connect + reply; 5000 ms unless told. */
   timeoutMs?: number;
+  /** Send AUTH first when the server was started with --requirepass (default true). */
+  auth?: boolean;
 }
 
 export interface RedisServer {
@@ -56,7 +58,10 @@ export interface RedisServer {
   pause(): void;
   /** SIGCONT */
   resume(): void;
-  /** Run one command on a fresh socket of its own; rejects on an error reply or after the deadline. */
+  /**
+   * Run one command on a fresh socket of its own (after AUTH if the server was
+   * started with --requirepass); rejects on an error reply or after the deadline.
+   */
   admin(args: readonly Arg[], options?: AdminOptions): Promise<Reply>;
   /** Poll PING on fresh sockets until PONG or the deadline (10 s unless told). */
   waitUntilReady(timeoutMs?: number): Promise<void>;
@@ -65,10 +70,25 @@ export interface RedisServer {
 // ---------------------------------------------------------------------------
 // Process bookkeeping: nothing of ours may outlive the test process.
 
-const liveChildren = new Set<ChildProcess>();
+// Shared through a global symbol: a test runner may load this module afresh
+// for every test file in one worker process, and that process needs one set
+// of hooks that sees every child, not one per module instance.
+interface ProcessRegistry {
+  children: Set<ChildProcess>;
+  tempDirs: Set<string>;
+  hooksInstalled: boolean;
+}
+const REGISTRY_KEY = Symbol.for("respite.test.redis-server.registry");
+const globalSlots = globalThis as unknown as Record<symbol, ProcessRegistry | undefined>;
+const registry: ProcessRegistry = (globalSlots[REGISTRY_KEY] ??= {
+  children: new Set<ChildProcess>(),
+  tempDirs: new Set<string>(),
+  hooksInstalled: false,
+});
+const liveChildren = registry.children;
+const tempDirs = registry.tempDirs;
+/** Servers started through this module instance, for stopAll(). */
 const liveServers = new Set<Server>();
-const tempDirs = new Set<string>();
-let exitHooksInstalled = false;
 
 function killAllSync(): void {
   for (const child of liveChildren) {
@@ -99,8 +119,8 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 
 function installExitHooks(): void {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
+  if (registry.hooksInstalled) return;
+  registry.hooksInstalled = true;
   process.on("exit", killAllSync);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -162,15 +182,24 @@ function errorMessage(err: unknown): string {
 }
 
 /**
- * Send one command on a fresh socket and settle with its reply. The socket is
- * always destroyed; the deadline covers connect and reply.
+ * Send one command on a fresh socket and settle with its reply. With a
+ * password, AUTH goes first on the same socket (a failed AUTH rejects). The
+ * socket is always destroyed; the deadline covers connect and replies.
  */
-export function sendCommand(port: number, args: readonly Arg[], timeoutMs: number, host = HOST): Promise<Reply> {
+export function sendCommand(
+  port: number,
+  args: readonly Arg[],
+  timeoutMs: number,
+  password?: string,
+  host = HOST,
+): Promise<Reply> {
   validateCommand(args);
   const name = String(args[0]).toUpperCase();
+  const commands: (readonly Arg[])[] = password === undefined ? [args] : [["AUTH", password], args];
   return new Promise<Reply>((resolve, reject) => {
     const socket = new Socket();
     let settled = false;
+    let awaiting = commands.length;
     const finish = (err: Error | null, reply?: Reply): void => {
       if (settled) return;
       settled = true;
@@ -184,7 +213,9 @@ export function sendCommand(port: number, args: readonly Arg[], timeoutMs: numbe
       timeoutMs,
     );
     const decoder = new Decoder({
-      onReply: (reply) => finish(null, reply),
+      onReply: (reply) => {
+        if (--awaiting === 0) finish(null, reply);
+      },
       onErrorReply: (error) => finish(error),
       onProtocolError: (error) => finish(error),
     });
@@ -192,9 +223,15 @@ export function sendCommand(port: number, args: readonly Arg[], timeoutMs: numbe
     socket.on("error", (err) => finish(err));
     socket.on("close", () => finish(new Error(`${name} to ${host}:${port}: connection closed before a reply`)));
     socket.connect(port, host, () => {
-      socket.write(encodeCommand(args));
+      for (const command of commands) socket.write(encodeCommand(command));
     });
   });
+}
+
+/** The value of --requirepass among redis-server arguments, if any. */
+function requirePass(args: readonly string[]): string | undefined {
+  const i = args.lastIndexOf("--requirepass");
+  return i === -1 ? undefined : args[i + 1];
 }
 
 // ---------------------------------------------------------------------------
@@ -208,6 +245,8 @@ class Server implements RedisServer {
   private exited: Promise<void> = Promise.resolve();
   private logTail = "";
   private paused = false;
+  /** --requirepass from the extra args: probes and admin() authenticate with it. */
+  private readonly password: string | undefined;
 
   constructor(
     private readonly binary: string,
@@ -215,7 +254,9 @@ class Server implements RedisServer {
     private readonly fixedPort: boolean,
     private readonly extraArgs: readonly string[],
     private readonly dir: string,
-  ) {}
+  ) {
+    this.password = requirePass(extraArgs);
+  }
 
   get port(): number {
     return this.currentPort;
@@ -298,7 +339,7 @@ class Server implements RedisServer {
 
     try {
       await this.pollReady(deadline, () => exitInfo);
-      const info = await sendCommand(this.currentPort, ["INFO", "server"], PROBE_TIMEOUT_MS * 4);
+      const info = await sendCommand(this.currentPort, ["INFO", "server"], PROBE_TIMEOUT_MS * 4, this.password);
       const match = /process_id:(\d+)/.exec(typeof info === "string" ? info : "");
       if (match === null || Number(match[1]) !== child.pid) {
         // Somebody else answered on "our" port; ours must have failed to bind.
@@ -320,7 +361,12 @@ class Server implements RedisServer {
       const exited = exitReason();
       if (exited !== undefined) throw new Error(`redis-server ${exited} before it answered PING`);
       try {
-        const reply = await sendCommand(this.currentPort, ["PING"], Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
+        const reply = await sendCommand(
+          this.currentPort,
+          ["PING"],
+          Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now())),
+          this.password,
+        );
         if (reply === "PONG") return;
         lastError = `PING answered ${JSON.stringify(reply)}`;
       } catch (err) {
@@ -402,7 +448,7 @@ class Server implements RedisServer {
   }
 
   admin(args: readonly Arg[], options?: AdminOptions): Promise<Reply> {
-    return sendCommand(this.currentPort, args, options?.timeoutMs ?? ADMIN_TIMEOUT_MS);
+    return sendCommand(this.currentPort, args, options?.timeoutMs ?? ADMIN_TIMEOUT_MS, options?.auth === false ? undefined : this.password);
   }
 
   /** Forget the server once it is stopped for good (stop() keeps the port for a later restart()). */
