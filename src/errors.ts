@@ -129,3 +129,38 @@ export class WatchError extends RedisError {
     super("Transaction aborted: a watched key changed", "EWATCH", false);
   }
 }
+
+/** A command was sent on a withConnection() connection after its callback had finished: the socket went back to the pool. */
+export class ConnectionReleasedError extends RedisError {
+  constructor() {
+    super("The connection was released when its withConnection() callback finished", "ERELEASED", false);
+  }
+}
+
+/** Sentinel (issue 11): why the sentinels could not hand us a usable data node. */
+export type SentinelErrorKind =
+  /** Every sentinel answered, and none knows a master by that name: the client stops (no retry loop). */
+  | "unknown-master"
+  /** Every sentinel that answered refused our sentinel credentials: the client stops. */
+  | "auth-failed"
+  /** No sentinel answered (down, refused, timed out): retried with the reconnect backoff. */
+  | "unreachable"
+  /** role "replica": no sentinel knows a healthy replica: retried with the backoff. */
+  | "no-replica"
+  /** The node the sentinels named is not (or no longer) a master / replica: retried with the backoff. */
+  | "wrong-role";
+
+/**
+ * Sentinel (issue 11): finding the data node failed. A ConnectionError, so
+ * transports treat it as any dial failure; `reason` is "handshake-failed" or
+ * "auth-failed" (the client stops) for the kinds retrying cannot fix, and
+ * "connect-failed" (backoff, then ask the sentinels again) for the others.
+ */
+export class SentinelError extends ConnectionError {
+  readonly kind: SentinelErrorKind;
+
+  constructor(message: string, kind: SentinelErrorKind, options?: RedisErrorOptions) {
+    super(message, kind === "unknown-master" ? "handshake-failed" : kind === "auth-failed" ? "auth-failed" : "connect-failed", false, options);
+    this.kind = kind;
+  }
+}

@@ -1,7 +1,31 @@
 export { Client, createClient, type ClientEvents } from "./client.js";
 export * from "./errors.js";
 export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
+export type { SentinelOptions } from "./sentinel/options.js"; // Sentinel (issue 11)
 export type { Reply } from "./protocol/decode.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
 export type { ClientStatus, DedicatedConnection, DisconnectReason } from "./transport.js";
+export { TypedCommands } from "./helpers/typed-commands.js";
+export type {
+  EventMapOf,
+  ExpireCondition,
+  GetExOptions,
+  RedisKey,
+  RedisValue,
+  ScoredMember,
+  SetOptions,
+  ZAddOptions,
+  ZMember,
+  ZRangeBound,
+  ZRangeOptions,
+} from "./helpers/typed-commands.js";
+export { runBatch, type BatchOptions, type BatchResult } from "./batch.js";
+export type { Script } from "./script.js";
+export type { KeyScanOptions, ScanOptions } from "./scan.js";
+export type { MessageListener, PatternListener, SubscribeOptions } from "./pubsub/subscriber.js";
+// Cluster (issue 10).
+export { ClusterClient, createCluster, type ClusterEvents, type ClusterStats } from "./cluster/cluster-client.js";
+export { CrossSlotError, RedirectionLimitError } from "./cluster/errors.js";
+export type { ClusterOptions, ReadFrom, RootNode } from "./cluster/options.js";
+export { keySlot } from "./cluster/slots.js";

@@ -1,7 +1,11 @@
 // URL + options -> resolved options, with every default in one place (the
 // README's options table is written from this file).
+import type { Socket } from "node:net";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
-import { DEFAULT_MAX_REPLY_BYTES } from "./protocol/decode.js";
+import { DEFAULT_MAX_REPLY_BYTES, type Reply } from "./protocol/decode.js";
+import type { Command } from "./protocol/encode.js";
+// Sentinel (issue 11): its option type and resolution live in src/sentinel.
+import { resolveSentinelOptions, type ResolvedSentinelOptions, type SentinelOptions } from "./sentinel/options.js";
 
 export type TransportKind = "pipelined" | "pooled";
 
@@ -59,7 +63,23 @@ export interface ClientOptions {
   maxReplyBytes?: number;
   /** Pooled transport settings (also used for the pipelined client's dedicated blocking connections). */
   pool?: PoolOptions;
+  /**
+   * Sentinel (issue 11): find the data node through these sentinels instead of
+   * host/port/url's address (url's credentials and db still apply). Default none.
+   */
+  sentinel?: SentinelOptions;
+  /** With `sentinel`: connect to the master (default "master") or to one of its replicas ("replica", read-only). */
+  role?: "master" | "replica";
 }
+
+/** Sentinel (issue 11): where a data connection goes. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** Sentinel (issue 11): one command on a socket still being set up (the ROLE check). */
+export type SetupExec = (command: Command) => Promise<Reply>;
 
 export interface ResolvedOptions {
   host: string;
@@ -79,6 +99,18 @@ export interface ResolvedOptions {
   lazyConnect: boolean;
   maxReplyBytes: number;
   pool: Required<PoolOptions>;
+  /** Sentinel (issue 11): undefined without the sentinel option. */
+  sentinel: ResolvedSentinelOptions | undefined;
+  /** Sentinel (issue 11): "master" unless told. */
+  role: "master" | "replica";
+  /**
+   * Sentinel (issue 11), internal: set by src/sentinel on the client's own
+   * options object, never by resolveOptions. openConnection asks it for the
+   * address on every dial (instead of host/port) ...
+   */
+  resolveAddress?: () => Promise<ServerAddress>;
+  /** ... and runs this after the handshake; a rejection fails the attempt (the caller backs off). */
+  verifyConnection?: (exec: SetupExec, address: ServerAddress, socket: Socket) => Promise<void>;
 }
 
 export const DEFAULTS = {
@@ -163,6 +195,10 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
     maxWaiting: nonNegative("pool.maxWaiting", opts.pool?.maxWaiting, DEFAULTS.pool.maxWaiting),
   };
   if (pool.max < 1 || pool.min > pool.max) throw new TypeError("Option pool needs max >= 1 and min <= max");
+  // Sentinel (issue 11).
+  const role = opts.role ?? "master";
+  if (role !== "master" && role !== "replica") throw new TypeError(`Option role must be "master" or "replica", got ${String(role)}`);
+  if (role === "replica" && opts.sentinel === undefined) throw new TypeError('Option role "replica" needs the sentinel option');
   const db = opts.db ?? fromUrl.db ?? DEFAULTS.db;
   if (!Number.isInteger(db) || db < 0) throw new TypeError(`Option db must be a non-negative integer, got ${String(db)}`);
   return {
@@ -184,5 +220,7 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
     lazyConnect: opts.lazyConnect ?? DEFAULTS.lazyConnect,
     maxReplyBytes: nonNegative("maxReplyBytes", opts.maxReplyBytes, DEFAULTS.maxReplyBytes),
     pool,
+    sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel),
+    role,
   };
 }

@@ -34,4 +34,11 @@ export interface Transport {
   close(): Promise<void>;
   /** Now: every pending command rejects with ClientClosedError. */
   destroy(): void;
+  /**
+   * Sentinel (issue 11): the server behind this transport changed (failover).
+   * Drop the current sockets and dial again (each dial asks the address anew):
+   * idle sockets close now, a socket in use is never reused. Commands written
+   * and unanswered fail as on any socket loss (maybeExecuted). Optional.
+   */
+  invalidate?(): void;
 }

@@ -1,28 +1,542 @@
-// PLACEHOLDER: replaced by the pooled transport (issue 4).
-import { ConnectionError } from "../errors.js";
+// The pooled transport: many sockets (a generic-pool), one command at a time
+// on each. A command waits in our own line (bounded, acquireTimeoutMs) for a
+// socket, is written, and when it settles the socket goes to the next caller
+// in line or back to the pool if the socket is clean (a reply or an error
+// reply came, nothing in flight), or is destroyed otherwise (timeout, abort,
+// connection or protocol error: its late reply must never reach another
+// caller). Creates go through a DialGate (reconnect backoff, one probe while
+// the server is down); while no socket is alive a failed dial rejects the
+// callers waiting, so they learn of it in one dial, not at acquireTimeoutMs.
+//
+// generic-pool only ever sees as many acquires as it has room for sockets;
+// an acquire whose caller left (timed out, aborted, rejected) is an orphan:
+// whatever it yields goes to the next caller in line or back to the pool.
+// Orphans drive the backoff-paced redial while the server is down.
+//
+// Offline queue (differs from pipelined, on purpose): while the last dial
+// failed and no socket is open, a new command waits for the next dial only
+// (at most one backoff delay plus connectTimeoutMs) and gets its error if that
+// fails too; `offlineQueue: false` rejects it at once; `offlineQueue.maxLength`
+// bounds how many wait so.
+import type { Pool } from "generic-pool";
+import { createBackoff } from "../connection/backoff.js";
+import { handshakeCommands, openConnection } from "../connection/handshake.js";
+import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
-import type { Request } from "../request.js";
+import { Request, RequestState } from "../request.js";
 import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+import { DialGate } from "./dial-gate.js";
+import { LentConnection } from "./lent-connection.js";
+import { PooledSocket, Tombstone, type Slot } from "./pooled-socket.js";
+import { createSocketPool } from "./socket-pool.js";
+import { WaiterQueue, type LendTicket, type Waiter } from "./waiters.js";
+
+/** What `client.poolStats()` reports. */
+export interface PoolStats {
+  /** Open sockets: available + borrowed (sockets being dialed are not counted). */
+  size: number;
+  /** Open sockets idle in the pool. */
+  available: number;
+  /** Sockets running a command or lent to withConnection(). */
+  borrowed: number;
+  /** Commands and withConnection() calls waiting for a socket. */
+  pending: number;
+}
+
+type State =
+  | { kind: "idle" }
+  | { kind: "open" }
+  /** close() was called: accepted work finishes, then `tearingDown` closes the sockets. */
+  | { kind: "closing"; tearingDown: boolean }
+  | { kind: "closed"; error: RedisError | undefined };
+
+const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
+
+const ignore = (): void => undefined;
 
 export class PooledTransport implements Transport {
+  private state: State = { kind: "idle" };
+  private readonly pool: Pool<Slot>;
+  private readonly gate: DialGate<PooledSocket>;
+  private readonly waiters: WaiterQueue;
+  /** Every socket generic-pool holds (until it is destroyed). */
+  private readonly sockets = new Set<PooledSocket>();
+  /** pool.acquire() calls not answered yet. */
+  private acquiring = 0;
+  private lastError: RedisError | undefined;
+  /** A socket opened since the last failed dial: status "ready", connect() resolved. */
+  private up = false;
+  private readonly readyWaiters: { resolve(): void; reject(e: RedisError): void }[] = [];
+  private closeDone: Promise<void> | undefined;
+  private resolveClose: (() => void) | undefined;
+  /** Resolves once every socket is closed, after close() or destroy(). */
+  private teardownDone: Promise<void> = Promise.resolve();
+  /** Sentinel (issue 11): sockets to a server we left (invalidate()); never lent again. */
+  private readonly stale = new WeakSet<PooledSocket>();
+  /** Sentinel (issue 11): bumped by invalidate(); a socket dialed under an older one is stale. */
+  private generation = 0;
+
   constructor(
-    readonly options: ResolvedOptions,
-    readonly events: TransportEvents,
-  ) {}
+    private readonly options: ResolvedOptions,
+    private readonly events: TransportEvents,
+  ) {
+    const { min, max, idleTimeoutMs, acquireTimeoutMs } = options.pool;
+    this.gate = new DialGate<PooledSocket>(
+      createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect),
+      (ps) => ps.proven,
+      {
+        opened: () => this.topUp(),
+        failed: (info) => this.onDialFailed(info.error, info.attempt, info.delayMs),
+        due: () => {
+          this.topUp();
+          this.pump();
+        },
+      },
+    );
+    this.waiters = new WaiterQueue(acquireTimeoutMs, () => this.maybeFinishClose());
+    this.pool = createSocketPool<Slot>(
+      {
+        create: () => (this.gate.isClosed ? Promise.resolve(new Tombstone()) : this.gate.dial(() => this.openSocket())),
+        destroy: (slot) => this.destroySlot(slot),
+        usable: (slot) => slot instanceof Tombstone || (slot.usable && !this.stale.has(slot)),
+        // Idle sockets above min close after idleTimeoutMs (0: never).
+        expired: (slot, idleMs) => !(slot instanceof Tombstone) && idleTimeoutMs > 0 && idleMs >= idleTimeoutMs && this.openCount() > min,
+      },
+      { min, max, evictionRunIntervalMs: Math.max(10, Math.min(1000, idleTimeoutMs > 0 ? idleTimeoutMs : 1000)) },
+    );
+  }
+
   get status(): ClientStatus {
-    return "idle";
+    switch (this.state.kind) {
+      case "open":
+        return this.up ? "ready" : this.gate.failing ? "reconnecting" : "connecting";
+      default:
+        return this.state.kind;
+    }
   }
+
+  stats(): PoolStats {
+    let available = 0;
+    let borrowed = 0;
+    for (const ps of this.sockets) {
+      if (!ps.conn.isOpen) continue;
+      if (ps.role.kind === "idle") available++;
+      else if (ps.role.kind !== "retired") borrowed++;
+    }
+    return { size: available + borrowed, available, borrowed, pending: this.waiters.live };
+  }
+
   connect(): Promise<void> {
-    return Promise.resolve();
+    const refusal = this.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (this.up || this.openCount() > 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.readyWaiters.push({ resolve, reject });
+      // Dial one socket (it goes to the pool, idle) unless one is on its way.
+      if (this.acquiring === 0 && this.pool.available === 0) this.acquireOne();
+    });
   }
+
   send(req: Request): void {
-    req.fail(new ConnectionError("pooled transport not built yet", "offline", false));
+    const refusal = this.refusal(req.name);
+    if (refusal !== undefined) {
+      req.fail(refusal);
+      return;
+    }
+    this.waiters.add(req);
+    this.pump();
   }
-  withConnection<T>(_fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
-    return Promise.reject(new Error("not built"));
+
+  async withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+    const ps = await this.lend();
+    const lent = new LentConnection(ps, this.options.db, this.options.commandTimeoutMs, () => this.closedError());
+    try {
+      return await fn(lent);
+    } finally {
+      this.giveBack(ps, lent);
+    }
   }
+
   close(): Promise<void> {
-    return Promise.resolve();
+    const st = this.state;
+    switch (st.kind) {
+      case "idle":
+        this.enterClosed(undefined);
+        return this.teardownDone;
+      case "closed":
+        return this.teardownDone;
+      case "closing":
+        return this.closeDone ?? this.teardownDone;
+      case "open":
+        break;
+    }
+    this.state = { kind: "closing", tearingDown: false };
+    this.closeDone = new Promise<void>((resolve) => (this.resolveClose = resolve));
+    // With the server down nothing waiting can be served: do not wait for the next dial.
+    if (this.isOffline()) this.waiters.failAll(new ClientClosedError());
+    for (const w of this.readyWaiters.splice(0)) w.reject(new ClientClosedError());
+    this.maybeFinishClose();
+    return this.closeDone;
   }
-  destroy(): void {}
+
+  destroy(): void {
+    if (this.state.kind === "closed") return;
+    this.enterClosed(undefined);
+    for (const ps of [...this.sockets]) {
+      if (ps.role.kind !== "job" && ps.role.kind !== "lent") continue;
+      const unanswered = ps.conn.abandon();
+      ps.noteClosed();
+      this.retire(ps);
+      for (const r of unanswered) r.failClosed();
+    }
+  }
+
+  /**
+   * Sentinel (issue 11): the server changed. Every socket open or being dialed
+   * now is stale: idle ones close at once, borrowed ones are destroyed when
+   * they come back (never lent again), and a dial waiting out its backoff
+   * goes now.
+   */
+  invalidate(): void {
+    const st = this.state.kind;
+    if (st !== "open" && st !== "closing") return;
+    this.generation++;
+    for (const ps of this.sockets) {
+      this.stale.add(ps);
+      if (ps.role.kind === "idle") ps.conn.destroy();
+    }
+    this.gate.expedite();
+  }
+
+  // ---- admission and the line -----------------------------------------------
+
+  /** Why a new command or lend cannot wait for a socket, if it cannot. */
+  private refusal(name = "the command"): RedisError | undefined {
+    const st = this.state;
+    if (st.kind === "closed") return st.error ?? new ClientClosedError();
+    if (st.kind === "closing") return new ClientClosedError();
+    if (st.kind === "idle") {
+      this.state = { kind: "open" };
+      this.pool.start(); // dials min sockets
+    }
+    if (this.isOffline()) {
+      const limit = this.options.offlineQueueLength;
+      if (limit === 0) {
+        return new ConnectionError(`Not connected; ${name} was not sent (offline queue disabled)`, "offline", false, { cause: this.lastError });
+      }
+      if (this.waiters.live >= limit) return new QueueFullError("offline", limit);
+    }
+    const { max, maxWaiting } = this.options.pool;
+    const free = Math.max(0, max - this.pool.borrowed);
+    if (this.waiters.live - free >= maxWaiting) return new QueueFullError("pool", maxWaiting);
+    return undefined;
+  }
+
+  private lend(): Promise<PooledSocket> {
+    return new Promise<PooledSocket>((resolve, reject) => {
+      const refusal = this.refusal("withConnection");
+      if (refusal !== undefined) {
+        reject(refusal);
+        return;
+      }
+      const ticket: LendTicket = { grant: resolve, fail: reject };
+      this.waiters.add(ticket);
+      this.pump();
+    });
+  }
+
+  /** Ask generic-pool for as many sockets as callers wait, within max. */
+  private pump(): void {
+    const st = this.state.kind;
+    if (st !== "open" && st !== "closing") return;
+    const max = this.options.pool.max;
+    while (this.waiters.live > this.acquiring && this.pool.borrowed + this.acquiring < max) this.acquireOne();
+  }
+
+  private acquireOne(): void {
+    this.acquiring++;
+    this.pool.acquire().then(
+      (slot) => {
+        this.acquiring--;
+        this.dispatch(slot);
+      },
+      () => {
+        // Only a draining pool rejects, and by then nobody waits.
+        this.acquiring--;
+      },
+    );
+  }
+
+  /** A slot came out of generic-pool (possibly for an acquire whose caller left). */
+  private dispatch(slot: Slot): void {
+    if (slot instanceof Tombstone) {
+      void this.pool.destroy(slot).catch(ignore);
+      return;
+    }
+    this.serveNext(slot);
+  }
+
+  /** `ps` is borrowed and clean: give it to the next caller in line, or back to the pool. */
+  private serveNext(ps: PooledSocket): void {
+    if (this.state.kind === "closed" || this.stale.has(ps)) {
+      this.retire(ps); // retire() pumps: a waiter gets a fresh socket
+      return;
+    }
+    const w = this.waiters.take();
+    if (w === undefined) {
+      ps.role = { kind: "idle" };
+      void this.pool.release(ps).catch(ignore);
+      this.maybeFinishClose();
+      return;
+    }
+    if (!ps.usable) {
+      // Closed by the server between validation and now: nothing was
+      // written, so the caller tries once more on a fresh socket.
+      this.retire(ps);
+      this.putBack(w);
+      return;
+    }
+    const t = w.target;
+    if ("promise" in t) {
+      this.run(ps, t);
+    } else {
+      ps.role = { kind: "lent" };
+      if (!ps.proven) this.writeProbe(ps);
+      t.grant(ps);
+    }
+  }
+
+  private putBack(w: Waiter): void {
+    const t = w.target;
+    if (w.requeued) {
+      if ("promise" in t) t.failConnection(undefined);
+      else t.fail(new ConnectionError("The pooled connection closed before it could be lent", "socket-closed", false));
+      return;
+    }
+    w.requeued = true;
+    this.waiters.readd(w);
+    this.pump();
+  }
+
+  private run(ps: PooledSocket, req: Request): void {
+    ps.role = { kind: "job", req };
+    req.whenSettled(() => this.jobSettled(ps, req));
+    if (!ps.proven && req.blocking) this.writeProbe(ps);
+    ps.conn.write(req);
+  }
+
+  /**
+   * A new socket is proven by its first reply; a blocking command or a lent
+   * connection may hold that back for long, and with it every other dial
+   * (DialGate). A PING written just ahead answers at once.
+   */
+  private writeProbe(ps: PooledSocket): void {
+    const ping = new Request(["PING"], undefined, 0);
+    ping.promise.then(
+      () => this.prove(ps),
+      (err: unknown) => {
+        if (err instanceof ReplyError) this.prove(ps); // the server answered
+      },
+    );
+    ps.conn.write(ping);
+  }
+
+  private jobSettled(ps: PooledSocket, req: Request): void {
+    if (ps.role.kind !== "job" || ps.role.req !== req) return;
+    // A reply or an error reply leaves the socket clean. A timeout or an abort
+    // leaves the request in flight: its late reply would reach the next caller.
+    if (ps.clean) {
+      this.prove(ps);
+      this.serveNext(ps);
+    } else {
+      this.retire(ps);
+    }
+  }
+
+  private giveBack(ps: PooledSocket, lent: LentConnection): void {
+    const reusable = lent.release();
+    if (ps.role.kind !== "lent") return; // destroy() took it already
+    if (lent.answered) this.prove(ps);
+    if (reusable) this.serveNext(ps);
+    else this.retire(ps);
+  }
+
+  /** The server answered on `ps`: the first time, that proves the dial (see DialGate). */
+  private prove(ps: PooledSocket): void {
+    if (ps.proven) return;
+    ps.proven = true;
+    this.gate.proven(ps);
+  }
+
+  /** Destroy a borrowed socket through generic-pool; it will not be lent again. */
+  private retire(ps: PooledSocket): void {
+    if (ps.role.kind === "retired") return;
+    ps.role = { kind: "retired" };
+    this.sockets.delete(ps);
+    void this.pool.destroy(ps).catch(ignore);
+    this.pump();
+    this.maybeFinishClose();
+  }
+
+  // ---- sockets -----------------------------------------------------------------
+
+  private async openSocket(): Promise<PooledSocket> {
+    let ps: PooledSocket | undefined;
+    const generation = this.generation;
+    const conn = await openConnection(this.options, {
+      onClose: (error, unanswered) => {
+        if (ps !== undefined) this.onSocketClosed(ps, error, unanswered);
+        else for (const r of unanswered) r.failConnection(error);
+      },
+    });
+    // With no handshake command nothing has answered yet: the first reply proves the dial.
+    ps = new PooledSocket(conn, handshakeCommands(this.options).length > 0 || this.options.verifyConnection !== undefined);
+    if (!this.up && this.state.kind === "open") {
+      this.up = true;
+      this.lastError = undefined;
+      this.events.ready();
+      for (const w of this.readyWaiters.splice(0)) w.resolve();
+    }
+    this.sockets.add(ps);
+    if (generation !== this.generation) this.stale.add(ps); // dialed before invalidate(): maybe the old server
+    return ps;
+  }
+
+  /** generic-pool's factory.destroy: idle eviction, failed validation, clear(), or our retire(). */
+  private destroySlot(slot: Slot): Promise<void> {
+    if (slot instanceof Tombstone) return Promise.resolve();
+    if (slot.role.kind === "idle") slot.quiet = true; // evicted or cleared, not failed
+    slot.role = { kind: "retired" };
+    this.sockets.delete(slot);
+    if (!slot.conn.isOpen) return Promise.resolve();
+    slot.conn.destroy();
+    return slot.closed;
+  }
+
+  private onSocketClosed(ps: PooledSocket, error: Error | undefined, unanswered: Request[]): void {
+    ps.noteClosed();
+    const role = ps.role;
+    if (role.kind !== "retired" && this.state.kind !== "closed") {
+      const protocol = error instanceof ProtocolError;
+      this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error });
+      if (protocol) this.events.error(error);
+    }
+    if (!ps.proven) {
+      // Closed before the server ever answered on it. Only a close we did not
+      // ask for counts against the server (a listener that accepts and drops).
+      if (role.kind === "retired" || ps.quiet || this.stale.has(ps) || this.state.kind !== "open") this.gate.withdrawn(ps);
+      else this.gate.disproved(ps, new ConnectionError("The server closed a new connection before answering anything", "connect-failed", false, { cause: error }));
+    }
+    if (role.kind !== "job") {
+      // Idle: validation on borrow and the evictor remove it. Lent: its
+      // commands fail here, and the socket is destroyed on release.
+      for (const r of unanswered) r.failConnection(error);
+      return;
+    }
+    this.retire(ps);
+    for (const r of unanswered) {
+      if (r === role.req && this.mayRetry(r)) {
+        // Written and unanswered: it may have run. A read is worth one more
+        // try on another socket; a write never is (issue 3).
+        r.retried = true;
+        r.state = RequestState.Queued;
+        this.waiters.add(r, true);
+        this.pump();
+      } else {
+        r.failConnection(error);
+      }
+    }
+  }
+
+  private mayRetry(r: Request): boolean {
+    return this.options.retryReadOnly && r.readOnly && !r.retried && r.state === RequestState.Written && this.state.kind === "open";
+  }
+
+  private openCount(): number {
+    let n = 0;
+    for (const ps of this.sockets) if (ps.conn.isOpen) n++;
+    return n;
+  }
+
+  /** The last dial failed and no socket is open: nothing can be served until a dial succeeds. */
+  private isOffline(): boolean {
+    return this.gate.failing && this.openCount() === 0;
+  }
+
+  /**
+   * generic-pool restores min only when it destroys a socket; after failed
+   * creates nothing would retry. Acquires (that hand their sockets back)
+   * make it create the missing ones.
+   */
+  private topUp(): void {
+    if (this.state.kind !== "open") return;
+    const { min, max } = this.options.pool;
+    if (min === 0 || this.pool.available > 0) return;
+    for (let need = min - this.pool.size; need > 0 && this.pool.borrowed + this.acquiring < max; need--) this.acquireOne();
+  }
+
+  // ---- health and lifecycle ------------------------------------------------------
+
+  private onDialFailed(cause: unknown, attempt: number, delayMs: number): void {
+    const error = cause instanceof RedisError ? cause : new ConnectionError("Connection failed", "connect-failed", false, { cause });
+    this.lastError = error;
+    this.up = false;
+    if (this.state.kind === "closed") return;
+    if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) {
+      // A wrong password stays wrong: end here, no retry loop.
+      this.enterClosed(error);
+      return;
+    }
+    const policy = this.options.reconnect;
+    if (policy === false || attempt > policy.maxAttempts) {
+      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
+      this.events.error(error);
+      this.enterClosed(new ConnectionError(`Could not connect (${why}): ${error.message}`, "reconnect-exhausted", false, { cause: error }));
+      return;
+    }
+    this.events.error(error);
+    this.events.reconnecting({ attempt, delayMs });
+    if (this.openCount() === 0) this.waiters.failAll(error);
+  }
+
+  private maybeFinishClose(): void {
+    const st = this.state;
+    if (st.kind !== "closing" || st.tearingDown) return;
+    if (this.waiters.live > 0) return;
+    for (const ps of this.sockets) if (ps.role.kind === "job" || ps.role.kind === "lent") return;
+    this.state = { kind: "closing", tearingDown: true };
+    this.teardownDone = this.teardown();
+    void this.teardownDone.then(() => this.enterClosed(undefined));
+  }
+
+  /** No dial after this; wait for generic-pool's acquires and loans, then close every idle socket. */
+  private async teardown(): Promise<void> {
+    this.gate.close(new ClientClosedError());
+    try {
+      await this.pool.drain(); // also stops the evictor's timer
+      await this.pool.clear();
+    } catch {
+      // generic-pool rejects only on misuse; the sockets are closed either way.
+    }
+  }
+
+  private enterClosed(error: RedisError | undefined): void {
+    const st = this.state;
+    if (st.kind === "closed") return;
+    this.state = { kind: "closed", error };
+    const failure = error ?? new ClientClosedError();
+    this.gate.close(failure);
+    this.waiters.failAll(failure);
+    for (const w of this.readyWaiters.splice(0)) w.reject(failure);
+    if (!(st.kind === "closing" && st.tearingDown)) this.teardownDone = this.teardown();
+    if (error !== undefined) this.events.error(error);
+    this.events.close();
+    const resolveClose = this.resolveClose;
+    if (resolveClose !== undefined) void this.teardownDone.then(resolveClose);
+  }
+
+  private closedError(): RedisError | undefined {
+    const st = this.state;
+    return st.kind === "closed" ? (st.error ?? new ClientClosedError()) : undefined;
+  }
 }

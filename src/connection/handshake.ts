@@ -4,6 +4,7 @@
 // fails the attempt (the caller backs off) instead of hanging.
 import { ConnectionError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
+import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import { Request } from "../request.js";
 import { dial } from "./dial.js";
@@ -40,8 +41,11 @@ function classify(command: Command, error: ReplyError, options: ResolvedOptions)
 
 /** Dial and hand-shake one connection. Rejects with a ConnectionError. */
 export async function openConnection(options: ResolvedOptions, events: RespSocketEvents): Promise<RespSocket> {
+  // Sentinel (issue 11): the address may come from a resolver, asked again on
+  // every dial (it bounds its own time; connectTimeoutMs covers what follows).
+  const target = options.resolveAddress === undefined ? options : { ...options, ...(await options.resolveAddress()) };
   const started = Date.now();
-  const socket = await dial(options, options.connectTimeoutMs);
+  const socket = await dial(target, options.connectTimeoutMs);
   // The owner hears of the socket's close only once it was handed over;
   // before that a close fails the handshake, after a failed one it is ours.
   let phase: "handshake" | "open" | "abandoned" = "handshake";
@@ -58,7 +62,8 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
     },
   });
   const cmds = handshakeCommands(options);
-  if (cmds.length === 0) {
+  const verify = options.verifyConnection;
+  if (cmds.length === 0 && verify === undefined) {
     phase = "open";
     return conn;
   }
@@ -80,6 +85,20 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
         },
       );
     });
+    if (verify !== undefined) {
+      // Sentinel (issue 11): a check after the handshake (ROLE), raced against
+      // socket loss like the handshake; a rejection fails this attempt.
+      await new Promise<void>((resolve, reject) => {
+        lost = reject;
+        const exec = (command: Command): Promise<Reply> => {
+          const left = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
+          const req = new Request(command, undefined, left);
+          conn.write(req);
+          return req.promise;
+        };
+        verify(exec, { host: target.host, port: target.port }, socket).then(resolve, reject);
+      });
+    }
   } catch (err) {
     phase = "abandoned";
     conn.destroy();

@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import { ProtocolError, type ReplyError } from "../errors.js";
 import { Decoder, type Reply } from "../protocol/decode.js";
+import type { Encoded } from "../protocol/encode.js";
 import { RequestState, type Request } from "../request.js";
 import { Deque } from "./deque.js";
 
@@ -20,6 +21,12 @@ export interface RespSocketEvents {
    * consumed; otherwise a reply with no waiter is a protocol violation.
    */
   onPush?(reply: Reply): boolean;
+  /**
+   * An error reply that belongs to no request (a refused SUBSCRIBE sent with
+   * writeUntracked). Returns true when consumed; otherwise it is a protocol
+   * violation, like any reply with no waiter.
+   */
+  onPushError?(error: ReplyError): boolean;
 }
 
 export class RespSocket {
@@ -29,6 +36,8 @@ export class RespSocket {
   private closed = false;
   /** True after a write returned false, until 'drain'. */
   needsDrain = false;
+  /** Parse mode for pushes, once an owner asked for one (setPushReturnBuffers). */
+  private pushReturnBuffers: boolean | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -100,6 +109,24 @@ export class RespSocket {
     return this.writeRaw(req.encoded);
   }
 
+  /**
+   * Write a command whose replies do not go through the FIFO: they arrive
+   * through onPush / onPushError (pub/sub, where one SUBSCRIBE gets one reply
+   * per channel). Returns false when the socket asked us to wait for 'drain'.
+   */
+  writeUntracked(encoded: Encoded): boolean {
+    return this.writeRaw(encoded);
+  }
+
+  /**
+   * Parse replies that have no waiter (pushes) as Buffers or strings. Applies
+   * whenever the FIFO is empty; tracked requests still get their own wish.
+   */
+  setPushReturnBuffers(returnBuffers: boolean): void {
+    this.pushReturnBuffers = returnBuffers;
+    if (this.inflight.length === 0) this.decoder.setReturnBuffers(returnBuffers);
+  }
+
   /** Half-close after the replies in flight: used by graceful close. */
   end(): void {
     if (!this.closed) this.socket.end();
@@ -139,13 +166,14 @@ export class RespSocket {
   private settleHead(reply: Reply, error: ReplyError | undefined): void {
     const req = this.inflight.shift();
     if (req === undefined) {
-      if (error === undefined && this.events.onPush?.(reply) === true) return;
+      if (error === undefined ? this.events.onPush?.(reply) === true : this.events.onPushError?.(error) === true) return;
       this.destroy(new ProtocolError("Received a reply that no command was waiting for"));
       return;
     }
     const next = this.inflight.peek();
     // The next reply parsed belongs to the new head: give the parser its wish now.
     if (next !== undefined) this.decoder.setReturnBuffers(next.returnBuffers);
+    else if (this.pushReturnBuffers !== undefined) this.decoder.setReturnBuffers(this.pushReturnBuffers);
     if (error === undefined) req.resolve(reply);
     else req.replyError(error);
     if (next === undefined) this.events.onIdle?.();

@@ -90,6 +90,48 @@ export class PipelinedTransport implements Transport {
     }
   }
 
+  /**
+   * Queue requests back to back, all or none (client.batch's MULTI … EXEC):
+   * the queue is written whole on each flush, so they leave in one write with
+   * no other caller's command between them. Blocking flags are ignored (inside
+   * MULTI nothing blocks, and the group must not be split across sockets).
+   */
+  sendContiguous(reqs: readonly Request[]): void {
+    const st = this.state;
+    const failAll = (error: RedisError): void => {
+      for (const r of reqs) r.fail(error);
+    };
+    switch (st.kind) {
+      case "ready":
+        if (this.queue.length + st.conn.inflightCount + reqs.length > this.options.maxPending) {
+          failAll(new QueueFullError("pending", this.options.maxPending));
+          return;
+        }
+        break;
+      case "closing":
+        for (const r of reqs) r.failClosed();
+        return;
+      case "closed":
+        if (st.error) failAll(st.error);
+        else for (const r of reqs) r.failClosed();
+        return;
+      default: {
+        const limit = this.options.offlineQueueLength;
+        if (limit === 0) {
+          failAll(new ConnectionError("Not connected; the batch was not sent (offline queue disabled)", "offline", false));
+          return;
+        }
+        if (this.queue.length + reqs.length > limit) {
+          failAll(new QueueFullError("offline", limit));
+          return;
+        }
+      }
+    }
+    for (const r of reqs) this.queue.push(r);
+    if (st.kind === "ready") this.scheduleFlush();
+    else if (st.kind === "idle") void this.enterConnecting(0);
+  }
+
   withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
     return this.dedicated().withConnection(fn);
   }
@@ -117,6 +159,27 @@ export class PipelinedTransport implements Transport {
       for (const r of st.conn.abandon()) r.failClosed();
     }
     this.enterClosed(undefined);
+  }
+
+  /**
+   * Sentinel (issue 11): the server changed. Ready: drop the socket as if it
+   * had died (writes in flight fail with maybeExecuted, reads retry once) and
+   * reconnect at once. Backing off: dial now. Connecting: the attempt under
+   * way may target the old server; start a fresh one (the old one is
+   * abandoned when it settles).
+   */
+  invalidate(): void {
+    this.isolated?.invalidate?.();
+    const st = this.state;
+    if (st.kind === "ready") {
+      const cause = new ConnectionError("The server changed (failover); reconnecting", "socket-closed", true);
+      this.onConnectionLost(st.conn, cause, st.conn.abandon());
+    } else if (st.kind === "backoff") {
+      clearTimeout(st.timer);
+      void this.enterConnecting(st.attempt);
+    } else if (st.kind === "connecting") {
+      void this.enterConnecting(st.attempt);
+    }
   }
 
   private dedicated(): Transport {
@@ -169,9 +232,13 @@ export class PipelinedTransport implements Transport {
     } catch (err) {
       if (this.state !== st) return; // closed or destroyed while dialing
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
+      // enterClosed(error) reports a fatal error itself: once.
+      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) {
+        this.enterClosed(error);
+        return;
+      }
       this.emitError(error);
-      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) this.enterClosed(error);
-      else this.enterBackoff(attempt + 1, error);
+      this.enterBackoff(attempt + 1, error);
       return;
     }
     if (this.state !== st) {

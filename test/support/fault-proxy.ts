@@ -328,8 +328,10 @@ export class ProxyConnection {
         this.up = new Pipe(this.client, upstream, "up", this);
         this.down = new Pipe(upstream, this.client, "down", this);
         this.client.on("error", () => upstream.destroy());
-        this.applyFault(this.fault);
+        // Reading starts here (the socket was accepted paused); a blackhole
+        // set below pauses it again before any byte is read.
         this.client.resume();
+        this.applyFault(this.fault);
         resolve(true);
       });
     });
@@ -474,6 +476,10 @@ class Pipe {
         return;
       }
       this.queue[this.head++] = undefined as unknown as Chunk;
+      if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
       this.queuedBytes -= chunk.data.length;
       this.forwarded += chunk.data.length;
       const ok = this.dst.write(chunk.data);

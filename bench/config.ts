@@ -1,0 +1,134 @@
+// Command-line flags -> one BenchConfig: which clients, workloads and
+// concurrencies run, and how many operations each cell measures.
+//
+// Op counts are per cell and per client. They are sized so that the default
+// run (6-7 clients x 5 workloads x 4 concurrencies) stays under 10 minutes on
+// a 2-core machine, and --quick under one minute; a time budget per step keeps
+// a loaded machine or a pathological client from blowing that (the cell then
+// reports the ops it completed and is flagged "capped").
+import { WORKLOAD_NAMES, type WorkloadName } from "./workloads.js";
+import { CLIENT_NAMES, type ClientName } from "./clients.js";
+
+export interface BenchConfig {
+  quick: boolean;
+  clients: ClientName[];
+  workloads: WorkloadName[];
+  concurrency: number[];
+  /** Fixed op count for every cell, overriding the per-workload table. */
+  opsOverride: number | undefined;
+  /**
+   * Time budget for all warm-ups and measurements together. Each step (one
+   * client in one cell) may use its share; a step that would take longer is
+   * cut short (and flagged "capped"), so a loaded machine or a slow client
+   * cannot push the run past its promised wall time.
+   */
+  budgetMs: number;
+  outDir: string;
+  /** Do not pin with taskset even when it exists. */
+  noPin: boolean;
+}
+
+export const FULL_CONCURRENCY = [1, 16, 128, 1024];
+export const QUICK_CONCURRENCY = [1, 128];
+
+/** Measured ops per cell: [at C=1, at C>1]. C=1 pays a round trip per op, so it gets fewer. */
+const FULL_OPS: Record<WorkloadName, [number, number]> = {
+  get: [15_000, 50_000],
+  set: [15_000, 50_000],
+  mget10: [10_000, 30_000],
+  get100k: [2_500, 5_000],
+  mix: [15_000, 50_000],
+};
+const QUICK_OPS: Record<WorkloadName, [number, number]> = {
+  get: [3_000, 15_000],
+  set: [3_000, 15_000],
+  mget10: [2_000, 9_000],
+  get100k: [600, 1_500],
+  mix: [3_000, 15_000],
+};
+
+export function measuredOps(cfg: BenchConfig, workload: WorkloadName, concurrency: number): number {
+  if (cfg.opsOverride !== undefined) return cfg.opsOverride;
+  const [one, many] = (cfg.quick ? QUICK_OPS : FULL_OPS)[workload];
+  return concurrency === 1 ? one : many;
+}
+
+/** Warm-up: 10% of the measured ops, and at least 4 per caller so every caller's path is hot. */
+export function warmupOps(measured: number, concurrency: number): number {
+  return Math.max(Math.ceil(measured / 10), concurrency * 4);
+}
+
+function list<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  const items = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) {
+      throw new Error(`--${flag}: unknown "${item}"; choose from ${allowed.join(", ")}`);
+    }
+  }
+  if (items.length === 0) throw new Error(`--${flag} needs at least one value`);
+  return items as T[];
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+export function parseArgs(argv: readonly string[], outDir: string): BenchConfig {
+  const cfg: BenchConfig = {
+    quick: false,
+    clients: [...CLIENT_NAMES],
+    workloads: [...WORKLOAD_NAMES],
+    concurrency: FULL_CONCURRENCY,
+    opsOverride: undefined,
+    budgetMs: 480_000,
+    outDir,
+    noPin: false,
+  };
+  let concurrencyGiven = false;
+  for (const arg of argv) {
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const value = eq === -1 ? "" : arg.slice(eq + 1);
+    switch (flag) {
+      case "--quick":
+        cfg.quick = true;
+        break;
+      case "--no-pin":
+        cfg.noPin = true;
+        break;
+      case "--clients":
+        cfg.clients = list("clients", value, CLIENT_NAMES);
+        break;
+      case "--workloads":
+        cfg.workloads = list("workloads", value, WORKLOAD_NAMES);
+        break;
+      case "--concurrency":
+        cfg.concurrency = value.split(",").map((v) => positiveInt("concurrency", v.trim()));
+        concurrencyGiven = true;
+        break;
+      case "--ops":
+        cfg.opsOverride = positiveInt("ops", value);
+        cfg.budgetMs = Infinity; // an explicit op count is what the user wants, however long it takes
+        break;
+      case "--help":
+      case "-h":
+        throw new HelpRequested();
+      default:
+        throw new Error(`unknown flag "${arg}" (try --help)`);
+    }
+  }
+  if (cfg.quick) {
+    if (!concurrencyGiven) cfg.concurrency = QUICK_CONCURRENCY;
+    if (cfg.opsOverride === undefined) cfg.budgetMs = 30_000;
+  }
+  return cfg;
+}
+
+/** The most one step may take: its share of the budget, never under 300 ms; at most 60 s. */
+export function stepCapMs(cfg: BenchConfig, steps: number): number {
+  return Math.min(60_000, Math.max(300, cfg.budgetMs / Math.max(1, steps)));
+}
+
+export class HelpRequested extends Error {}

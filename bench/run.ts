@@ -1,0 +1,344 @@
+// npm run bench: respite (pipelined and pooled) against ioredis, ioredis with
+// auto-pipelining, node-redis, a node-redis pool and, when it loads here,
+// valkey-glide, in one run on one Redis, fed identical raw command arrays.
+//
+// Usage
+//   npm run bench                      full run, under 10 min: 5 workloads x C in {1,16,128,1024}
+//   npm run bench -- --quick           under a minute: fewer ops, C in {1,128}
+//   npm run bench -- --clients=respite-pipelined,ioredis --workloads=get,mget10 --concurrency=1,64 --ops=20000
+//   REDIS_URL=redis://host:port npm run bench   use that server (writes bench:* keys and deletes them
+//                                      at the end; flushes nothing)
+//   flags: --quick --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --no-pin --help
+//   clients:   respite-pipelined respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
+//   workloads: get set (16-byte values) mget10 get100k mix (90% GET / 10% SET EX)
+//
+// What it does
+//   - Without REDIS_URL it starts redis-server from PATH on a free port (never
+//     6379) with --save "" --appendonly no, and stops it at the end, on
+//     Ctrl-C/SIGTERM and on a crash.
+//   - With taskset it pins this process to one core and redis-server to
+//     another, and says so.
+//   - Every client must pass a reply check first (values, 100 KiB, MGET, an
+//     error reply, 512 concurrent GETs); warm-up replies are checked too. A
+//     client that returns wrong data is marked failed and excluded.
+//   - Each cell (workload x C): every client runs it (warm-up, then a fixed op
+//     count in a closed loop of C callers) before any client runs the next
+//     cell; the client order rotates per cell, so drift hits all alike.
+//   - Time: each step (one client in one cell) gets an equal share of a
+//     budget (8 min full, 30 s --quick); a step that runs over it is cut short
+//     and its ops/s is marked * ("capped"). --ops=N lifts the budget.
+//   - Latency: per-op performance.now() deltas into one preallocated
+//     Float64Array, sorted for exact percentiles (no per-op allocation).
+//   - stdout: a Markdown table of ops/s, p50/p99/p99.9 latency (µs), ratios to
+//     ioredis and to the best anchor in the same cell, node CPU µs per op, then
+//     respite's targets checked. stderr: progress.
+//   - bench/results/: latest.json, results-<time>.json, latest.svg.
+import { cpus, loadavg } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readFileSync, writeFileSync } from "node:fs";
+import { adminBatch, adminCommand } from "./admin.js";
+import { renderChart } from "./chart.js";
+import { CLIENT_LABELS, openClient, unavailableReason, type BenchClient, type ClientName } from "./clients.js";
+import { HelpRequested, measuredOps, parseArgs, stepCapMs, warmupOps, type BenchConfig } from "./config.js";
+import { runLoop, type LoopResult, type Tick } from "./measure.js";
+import { pinProcesses } from "./pinning.js";
+import { Progress } from "./progress.js";
+import { renderNotes, renderTable, renderTargets, writeJson } from "./report.js";
+import { addRatios, type CellResult, type ClientStatus, type RunResults } from "./results.js";
+import { acquireRedis, killServerSync, stopRedis, type RedisTarget } from "./server.js";
+import { summarize } from "./stats.js";
+import { probeKey, verifyClient } from "./verify.js";
+import { bigValue, buildWorkloads, cleanupCommands, preloadCommands, type Workload } from "./workloads.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const OPEN_TIMEOUT_MS = 15_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+/** A cell that is still running this long after its time cap has hung. */
+const HANG_GRACE_MS = 30_000;
+
+let progress: Progress | undefined;
+
+function say(message: string): void {
+  if (progress) progress.log(message);
+  else process.stderr.write(message + "\n");
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name === "Error" ? "" : err.name + ": "}${err.message.split("\n")[0]}`;
+  return String(err);
+}
+
+function installExitHandlers(): void {
+  process.on("exit", killServerSync);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      progress?.stop();
+      killServerSync();
+      process.stderr.write(`\nbench: ${signal}, redis-server stopped; no results written\n`);
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    });
+  }
+  process.on("uncaughtException", (err) => {
+    progress?.stop();
+    killServerSync();
+    process.stderr.write(`\nbench crashed: ${err.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+  // A client library that lets a promise reject unobserved must not end the
+  // run for everybody: report it once per message and carry on.
+  const seen = new Set<string>();
+  process.on("unhandledRejection", (reason) => {
+    const text = errorText(reason);
+    if (seen.has(text)) return;
+    seen.add(text);
+    say(`bench: note: unhandled rejection from a client: ${text}`);
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function emptyCell(workload: Workload, concurrency: number, client: ClientName, reason: string): CellResult {
+  return {
+    workload: workload.name, concurrency, client, state: "failed", reason,
+    ops: 0, elapsedMs: 0, opsPerSec: 0, p50Us: NaN, p99Us: NaN, p999Us: NaN, maxUs: NaN, cpuUsPerOp: NaN, capped: false,
+  };
+}
+
+async function openAll(cfg: BenchConfig, target: RedisTarget, big: string): Promise<{ open: BenchClient[]; statuses: ClientStatus[] }> {
+  const open: BenchClient[] = [];
+  const statuses: ClientStatus[] = [];
+  for (const name of cfg.clients) {
+    const label = CLIENT_LABELS[name];
+    const missing = await unavailableReason(name);
+    if (missing !== undefined) {
+      say(`bench: note: skipping ${label}: ${missing}`);
+      statuses.push({ name, label, state: "unavailable", reason: missing });
+      continue;
+    }
+    let client: BenchClient | undefined;
+    try {
+      client = await withTimeout(openClient(name, target), OPEN_TIMEOUT_MS, `connecting ${label}`);
+      await verifyClient(client, big);
+      open.push(client);
+      statuses.push({ name, label, state: "ok" });
+    } catch (err) {
+      const reason = `verification failed: ${errorText(err)}`;
+      say(`bench: ${label} FAILED, excluded from the run: ${reason}`);
+      statuses.push({ name, label, state: "failed", reason });
+      if (client) void withTimeout(client.close(), CLOSE_TIMEOUT_MS, "close").catch(() => undefined);
+    }
+  }
+  return { open, statuses };
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  let cfg: BenchConfig;
+  try {
+    cfg = parseArgs(process.argv.slice(2), join(here, "results"));
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      const src = readFileSync(fileURLToPath(import.meta.url), "utf8");
+      process.stdout.write(src.split("\n").filter((l) => l.startsWith("//")).map((l) => l.slice(3)).join("\n") + "\n");
+      return;
+    }
+    process.stderr.write(`bench: ${errorText(err)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  installExitHandlers();
+
+  const pin = pinProcesses(cfg.noPin);
+  const target = await acquireRedis(process.env, process.env.REDIS_URL ? undefined : pin.redisCore);
+  const info = await adminCommand(target, ["INFO", "server"], 5_000);
+  const redisVersion = /redis_version:([^\r\n]+)/.exec(String(info))?.[1] ?? "?";
+  const big = bigValue();
+  await adminBatch(target, preloadCommands(big), 30_000);
+  const workloads = buildWorkloads(cfg.workloads, big);
+  const load = loadavg()[0]!;
+  const busy = load > cpus().length * 0.5;
+  const command = `npm run bench${process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""}`;
+
+  process.stdout.write(
+    [
+      `# ${command}`,
+      `node ${process.version}, redis ${redisVersion}, ${cpus()[0]?.model ?? "?"} x${cpus().length}`,
+      `server: ${target.note}`,
+      `pinning: ${pin.note}`,
+      `gc between cells: ${gc ? "yes" : "no (run with --expose-gc)"}`,
+      `load average at start: ${load.toFixed(2)}${busy ? " (WARNING: other processes are busy on this machine; expect noisy numbers)" : ""}`,
+      "",
+    ].join("\n"),
+  );
+
+  const { open, statuses } = await openAll(cfg, target, big);
+  /** Clients excluded from the remaining cells, and why. */
+  const failed = new Map<ClientName, string>();
+  /** Clients caught returning wrong data: none of their cells may count. */
+  const wrongData = new Set<ClientName>();
+  for (const s of statuses) if (s.state === "failed") failed.set(s.name, s.reason ?? "failed");
+
+  const cellsPlan = workloads.flatMap((w) => cfg.concurrency.map((c) => ({ w, c })));
+  const maxOps = Math.max(...cellsPlan.map(({ w, c }) => measuredOps(cfg, w.name, c)));
+  const latencies = new Float64Array(maxOps);
+  const results: CellResult[] = [];
+  const opsPerCell: Record<string, number> = {};
+  // A client that failed verification is in the table as "failed" in every cell.
+  for (const s of statuses) {
+    if (s.state !== "failed") continue;
+    for (const { w, c } of cellsPlan) results.push(emptyCell(w, c, s.name, s.reason ?? "failed"));
+  }
+  const steps = cellsPlan.length * open.length;
+  // A step's time cap: a quarter for the warm-up, the rest for the measurement.
+  const capMs = stepCapMs(cfg, steps);
+  const warmCapMs = capMs / 4;
+  const measureCapMs = capMs - warmCapMs;
+  progress = new Progress(steps);
+  progress.start();
+
+  for (let k = 0; k < cellsPlan.length; k++) {
+    const { w, c } = cellsPlan[k]!;
+    const ops = measuredOps(cfg, w.name, c);
+    const warm = warmupOps(ops, c);
+    opsPerCell[`${w.name}/${c}`] = ops;
+    // Rotate the client order per cell so no client always runs first or last.
+    const shift = open.length === 0 ? 0 : k % open.length;
+    const order = [...open.slice(shift), ...open.slice(0, shift)];
+    for (const client of order) {
+      const label = `${w.label} C=${c} ${CLIENT_LABELS[client.name]}`;
+      const excluded = failed.get(client.name);
+      if (excluded !== undefined) {
+        results.push(emptyCell(w, c, client.name, excluded));
+        progress.end();
+        continue;
+      }
+      const tick: Tick = { done: 0 };
+      progress.begin(label + " (warm-up)", warm + ops, tick);
+      gc?.();
+      let res: LoopResult;
+      try {
+        const warmRes = await withTimeout(runLoop(client, w, c, warm, warmCapMs, undefined, true, tick), warmCapMs + HANG_GRACE_MS, "warm-up");
+        if (warmRes.mismatches > 0) {
+          const reason = `wrong reply in warm-up (${warmRes.mismatches} of ${warmRes.done}): ${warmRes.firstMismatch}`;
+          failed.set(client.name, reason);
+          wrongData.add(client.name);
+          say(`bench: ${CLIENT_LABELS[client.name]} FAILED, excluded from the run: ${reason}`);
+          results.push(emptyCell(w, c, client.name, reason));
+          progress.end();
+          continue;
+        }
+        if (warmRes.errors > 0) {
+          const reason = `${warmRes.errors} of ${warmRes.done} warm-up ops failed: ${errorText(warmRes.firstError)}`;
+          say(`bench: ${label}: ${reason}`);
+          results.push(emptyCell(w, c, client.name, reason));
+          progress.end();
+          continue;
+        }
+        progress.begin(label, warm + ops, tick, warm);
+        res = await withTimeout(runLoop(client, w, c, ops, measureCapMs, latencies, false, tick), measureCapMs + HANG_GRACE_MS, "measurement");
+      } catch (err) {
+        // A hung client is beyond saving for this run.
+        const reason = errorText(err);
+        failed.set(client.name, reason);
+        say(`bench: ${CLIENT_LABELS[client.name]} FAILED in ${label}, excluded: ${reason}`);
+        results.push(emptyCell(w, c, client.name, reason));
+        progress.end();
+        continue;
+      }
+      if (res.errors > 0) {
+        const reason = `${res.errors} of ${res.done} ops failed: ${errorText(res.firstError)}`;
+        say(`bench: ${label}: ${reason}`);
+        results.push(emptyCell(w, c, client.name, reason));
+      } else {
+        const lat = summarize(latencies.subarray(0, res.done));
+        results.push({
+          workload: w.name,
+          concurrency: c,
+          client: client.name,
+          state: "ok",
+          ops: res.done,
+          elapsedMs: res.elapsedMs,
+          opsPerSec: (res.done / res.elapsedMs) * 1000,
+          ...lat,
+          cpuUsPerOp: res.cpuUs / res.done,
+          capped: res.capped,
+        });
+      }
+      progress.end();
+    }
+  }
+  progress.stop();
+  progress = undefined;
+
+  await Promise.all(open.map((c) => withTimeout(c.close(), CLOSE_TIMEOUT_MS, `closing ${c.name}`).catch(() => undefined)));
+  if (target.pid === undefined) {
+    // Not our server: delete the keys we wrote, and nothing else.
+    await adminBatch(target, cleanupCommands(cfg.clients.map(probeKey)), 30_000).catch((err: unknown) =>
+      process.stderr.write(`bench: could not delete the bench:* keys: ${errorText(err)}\n`),
+    );
+  }
+  await stopRedis();
+
+  for (const s of statuses) {
+    const why = failed.get(s.name);
+    if (s.state !== "ok" || why === undefined) continue;
+    s.state = "failed";
+    s.reason = why;
+    if (!wrongData.has(s.name)) continue;
+    // Wrong data once means its fast cells cannot be trusted either.
+    for (const r of results) {
+      if (r.client === s.name && r.state === "ok") Object.assign(r, emptyCell(workloads.find((w) => w.name === r.workload)!, r.concurrency, r.client, why));
+    }
+  }
+  addRatios(results);
+  const run: RunResults = {
+    meta: {
+      startedAt: started.toISOString(),
+      durationSec: Math.round((Date.now() - started.getTime()) / 100) / 10,
+      command,
+      quick: cfg.quick,
+      node: process.version,
+      redisVersion,
+      cpu: cpus()[0]?.model ?? "?",
+      cores: cpus().length,
+      server: target.note,
+      pinning: pin.note,
+      opsPerCell,
+      stepCapMs: Math.round(capMs),
+      loadAverageAtStart: Math.round(load * 100) / 100,
+    },
+    clients: statuses,
+    cells: results,
+  };
+  const written = writeJson(cfg.outDir, run);
+  try {
+    const svgPath = join(cfg.outDir, "latest.svg");
+    writeFileSync(svgPath, await renderChart(run));
+    written.push(svgPath);
+  } catch (err) {
+    process.stderr.write(`bench: could not draw the chart: ${errorText(err)}\n`);
+  }
+
+  const out = [renderTable(run), "", renderNotes(run)];
+  const targets = renderTargets(run);
+  if (targets !== "") out.push("", "respite targets (issue 6; one run: the issue asks for the median of at least 2):", "", targets);
+  out.push("", `wall time ${run.meta.durationSec} s; wrote ${written.map((p) => relative(process.cwd(), p)).join(", ")}`, "");
+  process.stdout.write(out.join("\n"));
+}
+
+main().catch((err: unknown) => {
+  progress?.stop();
+  killServerSync();
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,320 @@
+// respite/keyv: a Keyv storage adapter (keyv v5) on top of client.command().
+//
+//   import Keyv from "keyv";
+//   import { KeyvRespite } from "respite/keyv";
+//   const keyv = new Keyv({ store: new KeyvRespite("redis://127.0.0.1:6379") });
+//
+// Key layout and behaviour follow @keyv/redis, so data written by one is read
+// by the other: with a namespace (Keyv always sets one, "keyv" by default) a
+// key is stored as `${namespace}::${key}` (Keyv itself already prefixed `key`
+// with `${namespace}:`), values are Keyv's serialized strings stored as-is,
+// and a TTL (milliseconds) becomes `SET ... PX ttl`, so Redis expires the
+// key at the time Keyv's own `expires` field says.
+//
+// clear() removes only this namespace's keys (SCAN MATCH + UNLINK, never
+// FLUSHDB); without a namespace it refuses rather than guess which keys are
+// ours. The module imports nothing from keyv: it matches Keyv's store shape
+// structurally, so keyv stays the user's dependency, not ours.
+import { EventEmitter } from "node:events";
+import { Client } from "../client.js";
+import type { ClientOptions } from "../options.js";
+import type { Reply } from "../protocol/decode.js";
+import type { Command } from "../protocol/encode.js";
+import type { CommandOptions } from "../request.js";
+
+/** What the adapter needs from a client: a respite Client, or anything with the same two methods. */
+export interface KeyvRespiteClient {
+  command(args: Command, options?: CommandOptions): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export interface KeyvRespiteOptions {
+  /** Namespace used until Keyv sets its own (Keyv always does: "keyv" unless told). */
+  namespace?: string;
+  /** Between namespace and key. Default "::" (as @keyv/redis). */
+  keyPrefixSeparator?: string;
+  /** SCAN COUNT hint for clear() and iterator(); one UNLINK per SCAN page. Default 1000. */
+  clearBatchSize?: number;
+  /** Deadline for each command the adapter sends, in ms; default: the client's commandTimeoutMs. */
+  timeoutMs?: number;
+  /**
+   * false (default, as @keyv/redis): a Redis failure is emitted as an "error"
+   * event (Keyv re-emits it) and the call returns a miss / false. true: the
+   * call rejects with the RedisError. iterator() and a namespace-less clear()
+   * always reject: a cut-short listing or a refused clear is not a miss.
+   */
+  throwOnErrors?: boolean;
+  /** Whether disconnect() closes the client. Default: true when the adapter created it, false for a client passed in. */
+  closeClient?: boolean;
+}
+
+/** The adapter's `opts`, as Keyv reads it (`dialect` and `url` tell Keyv the store is iterable). */
+export interface KeyvRespiteOpts {
+  dialect: "redis";
+  url: string;
+  keyPrefixSeparator: string;
+  clearBatchSize: number;
+  timeoutMs: number | undefined;
+  throwOnErrors: boolean;
+  [other: string]: unknown;
+}
+
+export interface KeyvRespiteEntry {
+  key: string;
+  value: string;
+  ttl?: number;
+}
+
+const DEFAULT_SEPARATOR = "::";
+const DEFAULT_BATCH = 1000;
+
+function isClient(value: unknown): value is KeyvRespiteClient {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as KeyvRespiteClient).command === "function" &&
+    typeof (value as KeyvRespiteClient).close === "function"
+  );
+}
+
+/** SCAN MATCH is a glob: a namespace holding * ? [ ] or \ must match itself only. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+/** A URL for Keyv's iterable-adapter check and for humans: never a password. */
+function describeUrl(client: KeyvRespiteClient): string {
+  if (client instanceof Client) {
+    const { tls, host, port, db } = client.options;
+    const h = host.includes(":") ? `[${host}]` : host;
+    return `${tls === undefined ? "redis" : "rediss"}://${h}:${port}/${db}`;
+  }
+  return "redis://";
+}
+
+function isOk(reply: Reply): boolean {
+  return reply === "OK";
+}
+
+function asCount(reply: Reply): number {
+  if (typeof reply !== "number") throw new TypeError(`Expected an integer reply, got ${typeof reply}`);
+  return reply;
+}
+
+/** A Keyv TTL (ms) to a PX argument: positive and finite only; rounded up so Redis never expires a key before Keyv would. */
+function pxOf(ttl: number | undefined): number | undefined {
+  if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) return undefined;
+  return Math.ceil(ttl);
+}
+
+export class KeyvRespite extends EventEmitter {
+  /** Set by Keyv (`store.namespace = keyv.namespace`); prefixes every key. */
+  namespace: string | undefined;
+  /** Read by Keyv (dialect/url) and by whoever wants to see the settings. */
+  opts: KeyvRespiteOpts;
+  readonly client: KeyvRespiteClient;
+  private readonly ownsClient: boolean;
+  private readonly separator: string;
+  private readonly batchSize: number;
+  private readonly commandOptions: CommandOptions | undefined;
+  private readonly throwOnErrors: boolean;
+
+  /**
+   * @param connection a respite Client (not closed by disconnect() unless
+   *   closeClient is set), or a URL / createClient options (the adapter owns
+   *   that client and disconnect() closes it).
+   */
+  constructor(connection?: KeyvRespiteClient | string | ClientOptions, options: KeyvRespiteOptions = {}) {
+    super();
+    // Validate before creating a client: a throw must not leave one dialing.
+    const batch = options.clearBatchSize ?? DEFAULT_BATCH;
+    if (!Number.isInteger(batch) || batch < 1) {
+      throw new TypeError(`Option clearBatchSize must be a positive integer, got ${String(batch)}`);
+    }
+    const given = isClient(connection);
+    this.client = given ? connection : new Client(connection as string | ClientOptions | undefined);
+    this.ownsClient = options.closeClient ?? !given;
+    this.namespace = options.namespace;
+    this.separator = options.keyPrefixSeparator ?? DEFAULT_SEPARATOR;
+    this.batchSize = batch;
+    this.commandOptions = options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
+    this.throwOnErrors = options.throwOnErrors ?? false;
+    this.opts = {
+      dialect: "redis",
+      url: describeUrl(this.client),
+      keyPrefixSeparator: this.separator,
+      clearBatchSize: this.batchSize,
+      timeoutMs: options.timeoutMs,
+      throwOnErrors: this.throwOnErrors,
+    };
+  }
+
+  /** `${namespace}${separator}${key}`, or the key itself without a namespace. */
+  prefixKey(key: string, namespace = this.namespace): string {
+    return namespace ? `${namespace}${this.separator}${key}` : key;
+  }
+
+  async get<Value = string>(key: string): Promise<Value | undefined> {
+    const redisKey = this.prefixKey(key);
+    try {
+      const reply = await this.run(["GET", redisKey]);
+      return reply === null ? undefined : (reply as Value);
+    } catch (err) {
+      return this.failed(err, undefined);
+    }
+  }
+
+  async getMany<Value = string>(keys: string[]): Promise<Array<Value | undefined>> {
+    if (keys.length === 0) return [];
+    const redisKeys = keys.map((k) => this.prefixKey(k));
+    try {
+      const reply = await this.run(["MGET", ...redisKeys]);
+      if (!Array.isArray(reply)) throw new TypeError("MGET did not answer an array");
+      return reply.map((v) => (v === null ? undefined : (v as Value)));
+    } catch (err) {
+      return this.failed(err, keys.map(() => undefined));
+    }
+  }
+
+  /** Resolves true once stored, false if Redis failed (and throwOnErrors is off). */
+  async set(key: string, value: string, ttl?: number): Promise<boolean> {
+    const redisKey = this.prefixKey(key);
+    const px = pxOf(ttl);
+    try {
+      const reply = await this.run(px === undefined ? ["SET", redisKey, value] : ["SET", redisKey, value, "PX", px]);
+      return isOk(reply);
+    } catch (err) {
+      return this.failed(err, false);
+    }
+  }
+
+  /** One SET per entry, pipelined. Keyv's store contract resolves nothing here; a failure is reported as for set(). */
+  async setMany(entries: KeyvRespiteEntry[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.set(e.key, e.value, e.ttl)));
+  }
+
+  /** True when the key existed. */
+  async delete(key: string): Promise<boolean> {
+    const redisKey = this.prefixKey(key);
+    try {
+      return asCount(await this.run(["UNLINK", redisKey])) > 0;
+    } catch (err) {
+      return this.failed(err, false);
+    }
+  }
+
+  /** True when at least one of the keys existed. */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    if (keys.length === 0) return false;
+    const redisKeys = keys.map((k) => this.prefixKey(k));
+    try {
+      return asCount(await this.run(["UNLINK", ...redisKeys])) > 0;
+    } catch (err) {
+      return this.failed(err, false);
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    const redisKey = this.prefixKey(key);
+    try {
+      return asCount(await this.run(["EXISTS", redisKey])) === 1;
+    } catch (err) {
+      return this.failed(err, false);
+    }
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return Promise.all(keys.map((k) => this.has(k)));
+  }
+
+  /**
+   * Delete every key of this namespace: SCAN MATCH `namespace::*` page by
+   * page, one UNLINK per page. Never FLUSHDB; refuses without a namespace.
+   */
+  async clear(): Promise<void> {
+    const namespace = this.namespace;
+    if (!namespace) {
+      throw new Error(
+        "KeyvRespite.clear() needs a namespace: it deletes only the keys under `namespace" +
+          this.separator +
+          "`, and without one the only choice would be the whole database",
+      );
+    }
+    const match = `${escapeGlob(namespace)}${escapeGlob(this.separator)}*`;
+    let firstError: unknown;
+    const unlinks: Promise<void>[] = [];
+    try {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.scanPage(cursor, match);
+        cursor = next;
+        if (keys.length > 0) {
+          // Handled at once: a failure must not surface as an unhandled
+          // rejection while the scan is still going.
+          unlinks.push(
+            this.run(["UNLINK", ...keys]).then(
+              () => undefined,
+              (err: unknown) => {
+                firstError ??= err;
+              },
+            ),
+          );
+        }
+      } while (cursor !== "0" && firstError === undefined);
+    } catch (err) {
+      firstError ??= err;
+    }
+    await Promise.all(unlinks);
+    if (firstError !== undefined) this.failed(firstError, undefined);
+  }
+
+  /**
+   * Yields [key, serialized value] for every key under `namespace::`, the
+   * namespace prefix removed (Keyv strips its own `namespace:` after). Keys
+   * that vanish between SCAN and MGET are skipped. Without a namespace, yields
+   * the keys that hold no separator (as @keyv/redis does).
+   */
+  async *iterator(namespace?: string): AsyncGenerator<[string, string], void, undefined> {
+    const prefix = namespace ? `${namespace}${this.separator}` : "";
+    const match = namespace ? `${escapeGlob(prefix)}*` : "*";
+    let cursor = "0";
+    do {
+      const [next, found] = await this.scanPage(cursor, match);
+      cursor = next;
+      const keys = namespace ? found : found.filter((k) => !k.includes(this.separator));
+      if (keys.length === 0) continue;
+      const values = await this.run(["MGET", ...keys]);
+      if (!Array.isArray(values)) throw new TypeError("MGET did not answer an array");
+      for (let i = 0; i < keys.length; i++) {
+        const value = values[i];
+        if (typeof value === "string") yield [(keys[i] as string).slice(prefix.length), value];
+      }
+    } while (cursor !== "0");
+  }
+
+  /** Closes the client if the adapter owns it (it created it, or closeClient was set). */
+  async disconnect(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+
+  private run(args: Command): Promise<Reply> {
+    return this.client.command(args, this.commandOptions);
+  }
+
+  private async scanPage(cursor: string, match: string): Promise<[string, string[]]> {
+    const reply = await this.run(["SCAN", cursor, "MATCH", match, "COUNT", this.batchSize]);
+    if (!Array.isArray(reply) || typeof reply[0] !== "string" || !Array.isArray(reply[1])) {
+      throw new TypeError("SCAN did not answer [cursor, keys]");
+    }
+    return [reply[0], reply[1].filter((k): k is string => typeof k === "string")];
+  }
+
+  /** The error policy: rethrow, or report (only to listeners: an unheard "error" must not crash) and return the no-op result. */
+  private failed<T>(err: unknown, fallback: T): T {
+    if (this.throwOnErrors) throw err;
+    if (this.listenerCount("error") > 0) this.emit("error", err);
+    return fallback;
+  }
+}
+
+export default KeyvRespite;

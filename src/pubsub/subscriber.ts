@@ -1,0 +1,439 @@
+// Pub/sub on a dedicated connection, one per client, opened on the first
+// subscribe. In RESP2 a subscribed socket can run nothing but (P)SUBSCRIBE,
+// (P)UNSUBSCRIBE and PING, and one SUBSCRIBE a b gets one confirmation per
+// channel, so this connection does not use the request FIFO: commands are
+// written untracked and every reply comes through RespSocket's onPush.
+//
+// The state that matters is what the caller *wants* (channel -> listeners);
+// what the server has confirmed on the current socket is derived. After every
+// reconnect (same backoff as the command connection) the whole wanted set is
+// subscribed again, and `resubscribed` tells the application, which may have
+// missed messages in between (pub/sub is fire-and-forget: Redis keeps nothing
+// for a disconnected subscriber).
+import { createBackoff } from "../connection/backoff.js";
+import { Deque } from "../connection/deque.js";
+import { openConnection } from "../connection/handshake.js";
+import type { RespSocket } from "../connection/resp-socket.js";
+import { ClientClosedError, ConnectionError, ProtocolError, RedisError, ReplyError, TimeoutError } from "../errors.js";
+import type { ResolvedOptions } from "../options.js";
+import type { Reply } from "../protocol/decode.js";
+import { encodeCommand } from "../protocol/encode.js";
+
+/** Called for each message on a subscribed channel. */
+export type MessageListener<M extends string | Buffer = string> = (message: M, channel: string) => void;
+/** Called for each message on a channel matching a subscribed pattern. */
+export type PatternListener<M extends string | Buffer = string> = (message: M, channel: string, pattern: string) => void;
+
+export interface SubscribeOptions {
+  /** Deliver message payloads as Buffers (binary-safe) instead of UTF-8 strings. */
+  returnBuffers?: boolean;
+}
+
+export interface SubscriberEvents {
+  disconnect(error: Error | undefined): void;
+  reconnecting(info: { attempt: number; delayMs: number }): void;
+  resubscribed(info: { channels: string[]; patterns: string[] }): void;
+  error(error: RedisError): void;
+}
+
+type Kind = "channel" | "pattern";
+type AnyListener = (message: string | Buffer, channel: string, pattern: string) => void;
+/** listener -> wants Buffers */
+type Listeners = Map<AnyListener, boolean>;
+
+const SUBSCRIBE: Record<Kind, string> = { channel: "SUBSCRIBE", pattern: "PSUBSCRIBE" };
+const UNSUBSCRIBE: Record<Kind, string> = { channel: "UNSUBSCRIBE", pattern: "PUNSUBSCRIBE" };
+
+/** One command written on the current socket, waiting for its confirmations (one per name). */
+interface Op {
+  kind: Kind;
+  subscribe: boolean;
+  names: string[];
+  /** Index of the next expected confirmation. */
+  next: number;
+  /** Called when every confirmation arrived, or the socket is gone (unsubscribe: that is as good). */
+  done?: (error?: ReplyError) => void;
+}
+
+/** A subscribe() call waiting for its names to be confirmed. */
+interface Waiter {
+  kind: Kind;
+  pending: Set<string>;
+  resolve(): void;
+  reject(error: RedisError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type State =
+  | { kind: "idle" }
+  | { kind: "connecting" }
+  | { kind: "ready"; conn: RespSocket }
+  | { kind: "backoff"; timer: NodeJS.Timeout }
+  | { kind: "closed"; error: RedisError | undefined };
+
+const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
+
+export class Subscriber {
+  private state: State = { kind: "idle" };
+  private readonly wanted: Record<Kind, Map<string, Listeners>> = { channel: new Map(), pattern: new Map() };
+  /** Confirmed on the current socket. */
+  private readonly active: Record<Kind, Set<string>> = { channel: new Set(), pattern: new Set() };
+  private readonly ops = new Deque<Op>();
+  private readonly waiters = new Set<Waiter>();
+  /** name -> the subscribe() calls still waiting for it (so a confirmation costs O(its waiters)). */
+  private readonly waitingFor: Record<Kind, Map<string, Set<Waiter>>> = { channel: new Map(), pattern: new Map() };
+  private readonly backoffDelay: (attempt: number) => number;
+  private everReady = false;
+  /**
+   * Connections lost in a row before one proved itself (its subscriptions
+   * confirmed). The first loss redials at once; after that the backoff
+   * applies, so a server that accepts and drops at once cannot make us spin.
+   */
+  private lossStreak = 0;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly events: SubscriberEvents,
+  ) {
+    this.backoffDelay = createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect);
+  }
+
+  /** Channels (or patterns) that have at least one listener. */
+  subscriptions(kind: Kind): string[] {
+    return [...this.wanted[kind].keys()];
+  }
+
+  subscribe(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
+    const st = this.state;
+    if (st.kind === "closed") {
+      return Promise.reject(st.error ?? new ClientClosedError());
+    }
+    let list: string[];
+    try {
+      list = nameList(SUBSCRIBE[kind], names, false);
+      if (typeof listener !== "function") throw new TypeError(`${SUBSCRIBE[kind]}: the listener must be a function`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const fresh: string[] = [];
+    for (const name of list) {
+      let listeners = this.wanted[kind].get(name);
+      if (listeners === undefined) {
+        listeners = new Map();
+        this.wanted[kind].set(name, listeners);
+        fresh.push(name);
+      }
+      listeners.set(listener, options?.returnBuffers === true);
+    }
+    if (st.kind === "ready" && fresh.length > 0) this.send(st.conn, { kind, subscribe: true, names: fresh, next: 0 });
+    if (st.kind === "idle") void this.enterConnecting(0);
+    const pending = new Set(list.filter((n) => !this.active[kind].has(n)));
+    if (pending.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { kind, pending, resolve, reject, timer: undefined };
+      const timeoutMs = this.options.commandTimeoutMs;
+      if (timeoutMs > 0) {
+        waiter.timer = setTimeout(() => {
+          // A caller told "failed" must not keep receiving messages.
+          this.dropWaiter(waiter);
+          void this.unsubscribe(kind, list, listener);
+          reject(new TimeoutError(SUBSCRIBE[kind], timeoutMs, true));
+        }, timeoutMs);
+      }
+      this.waiters.add(waiter);
+      for (const name of pending) {
+        let set = this.waitingFor[kind].get(name);
+        if (set === undefined) this.waitingFor[kind].set(name, (set = new Set()));
+        set.add(waiter);
+      }
+    });
+  }
+
+  /** Remove `listener` (or every listener) from `names` (or from everything); unsubscribe names left without listeners. */
+  unsubscribe(kind: Kind, names: string | readonly string[] | undefined, listener: AnyListener | undefined): Promise<void> {
+    let list: string[];
+    try {
+      list = names === undefined ? [...this.wanted[kind].keys()] : nameList(UNSUBSCRIBE[kind], names, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const gone: string[] = [];
+    for (const name of list) {
+      const listeners = this.wanted[kind].get(name);
+      if (listeners === undefined) continue;
+      if (listener !== undefined) listeners.delete(listener);
+      else listeners.clear();
+      if (listeners.size === 0) {
+        this.wanted[kind].delete(name);
+        gone.push(name);
+        this.forgetPending(kind, name);
+      }
+    }
+    const st = this.state;
+    if (st.kind !== "ready" || gone.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.send(st.conn, { kind, subscribe: false, names: gone, next: 0, done: () => resolve() }));
+  }
+
+  /**
+   * Close the subscriber connection. There is nothing in flight worth waiting
+   * for (messages are fire-and-forget), so this is immediate: pending
+   * subscribe() calls reject with ClientClosedError.
+   */
+  close(): Promise<void> {
+    this.destroy();
+    return Promise.resolve();
+  }
+
+  destroy(): void {
+    const st = this.state;
+    if (st.kind === "closed") return;
+    if (st.kind === "ready") st.conn.abandon();
+    this.enterClosed(undefined);
+  }
+
+  // ---- the wire --------------------------------------------------------------
+
+  private send(conn: RespSocket, op: Op): void {
+    this.ops.push(op);
+    conn.writeUntracked(encodeCommand([op.subscribe ? SUBSCRIBE[op.kind] : UNSUBSCRIBE[op.kind], ...op.names]));
+  }
+
+  private readonly onPush = (reply: Reply): boolean => {
+    if (!Array.isArray(reply) || reply.length < 3) return false;
+    const type = text(reply[0]);
+    switch (type) {
+      case "message":
+        this.dispatch("channel", text(reply[1]), reply[2], undefined);
+        return true;
+      case "pmessage":
+        this.dispatch("pattern", text(reply[1]), reply[3], text(reply[2]));
+        return true;
+      case "subscribe":
+      case "psubscribe":
+      case "unsubscribe":
+      case "punsubscribe":
+        return this.confirm(type.startsWith("p") ? "pattern" : "channel", !type.includes("unsub"), reply[1] === null ? null : text(reply[1]));
+      default:
+        return false;
+    }
+  };
+
+  private readonly onPushError = (error: ReplyError): boolean => {
+    const op = this.ops.shift();
+    if (op === undefined) return false;
+    error.command = op.subscribe ? SUBSCRIBE[op.kind] : UNSUBSCRIBE[op.kind];
+    if (op.subscribe) {
+      // The server refused the names (NOPERM for an ACL user, ...): they will
+      // not work on any socket, so they stop being wanted and their callers learn why.
+      for (const name of op.names) {
+        if (this.active[op.kind].has(name)) continue;
+        this.wanted[op.kind].delete(name);
+        for (const w of this.takeWaiting(op.kind, name)) this.settleWaiter(w, error);
+      }
+    }
+    op.done?.(error);
+    return true;
+  };
+
+  /** One confirmation: it must be the next one the head op expects, or the socket is out of sync. */
+  private confirm(kind: Kind, subscribe: boolean, name: string | null): boolean {
+    const op = this.ops.peek();
+    if (op === undefined || op.kind !== kind || op.subscribe !== subscribe || op.names[op.next] !== name) return false;
+    op.next++;
+    const finished = op.next === op.names.length;
+    if (finished) this.ops.shift();
+    if (name !== null && !subscribe) {
+      this.active[kind].delete(name);
+    } else if (name !== null && this.wanted[kind].has(name)) {
+      // (A name unsubscribed meanwhile stays inactive; its UNSUBSCRIBE follows.)
+      this.active[kind].add(name);
+      this.forgetPending(kind, name);
+    }
+    if (finished) op.done?.();
+    return true;
+  }
+
+  /** `name` is the channel, or for a pattern message the pattern (and `patternChannel` the channel). */
+  private dispatch(kind: Kind, name: string, payload: Reply, patternChannel: string | undefined): void {
+    const listeners = this.wanted[kind].get(name);
+    if (listeners === undefined || listeners.size === 0) return;
+    if (!Buffer.isBuffer(payload) && typeof payload !== "string") return;
+    const channel = patternChannel ?? name;
+    const pattern = kind === "pattern" ? name : "";
+    let asText: string | undefined;
+    // A snapshot: a listener may unsubscribe (itself or others) while we loop.
+    for (const [listener, buffers] of [...listeners]) {
+      let message: string | Buffer;
+      if (buffers) message = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+      else message = asText ??= Buffer.isBuffer(payload) ? payload.toString("utf8") : payload;
+      try {
+        if (kind === "pattern") listener(message, channel, pattern);
+        else (listener as (m: string | Buffer, c: string) => void)(message, channel);
+      } catch (err) {
+        // A throwing listener must not desync the socket (the decoder would
+        // treat it as corrupt input), nor starve the other listeners.
+        this.events.error(new RedisError(`A pub/sub listener for "${channel}" threw`, "ELISTENER", false, { cause: err }));
+      }
+    }
+  }
+
+  // ---- waiters -----------------------------------------------------------------
+
+  private settleWaiter(w: Waiter, error: RedisError | undefined): void {
+    if (!this.dropWaiter(w)) return;
+    if (error === undefined) w.resolve();
+    else w.reject(error);
+  }
+
+  /** Forget a waiter without settling it. False if it was already gone. */
+  private dropWaiter(w: Waiter): boolean {
+    if (!this.waiters.delete(w)) return false;
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    for (const name of w.pending) {
+      const set = this.waitingFor[w.kind].get(name);
+      set?.delete(w);
+      if (set?.size === 0) this.waitingFor[w.kind].delete(name);
+    }
+    return true;
+  }
+
+  private takeWaiting(kind: Kind, name: string): Set<Waiter> {
+    const set = this.waitingFor[kind].get(name);
+    this.waitingFor[kind].delete(name);
+    return set ?? new Set();
+  }
+
+  /** `name` is confirmed, or nobody wants it any more: it no longer holds up the subscribe() calls that asked for it. */
+  private forgetPending(kind: Kind, name: string): void {
+    for (const w of this.takeWaiting(kind, name)) {
+      w.pending.delete(name);
+      if (w.pending.size === 0) this.settleWaiter(w, undefined);
+    }
+  }
+
+  private rejectWaiters(error: RedisError): void {
+    for (const w of [...this.waiters]) this.settleWaiter(w, error);
+  }
+
+  private get hasWork(): boolean {
+    return this.wanted.channel.size > 0 || this.wanted.pattern.size > 0 || this.waiters.size > 0;
+  }
+
+  // ---- transitions -------------------------------------------------------------
+
+  private async enterConnecting(attempt: number): Promise<void> {
+    const st: State = { kind: "connecting" };
+    this.state = st;
+    let conn: RespSocket;
+    try {
+      conn = await openConnection(this.options, {
+        onClose: (error) => this.onConnectionLost(conn, error),
+        onPush: this.onPush,
+        onPushError: this.onPushError,
+      });
+    } catch (err) {
+      if (this.state !== st) return; // closed while dialing
+      const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
+      this.events.error(error);
+      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) this.enterClosed(error);
+      else this.enterBackoff(attempt + 1, error);
+      return;
+    }
+    if (this.state !== st) {
+      conn.abandon();
+      return;
+    }
+    this.enterReady(conn);
+  }
+
+  private enterReady(conn: RespSocket): void {
+    this.state = { kind: "ready", conn };
+    conn.setPushReturnBuffers(true); // payloads stay binary-safe; text listeners get UTF-8 strings
+    const reconnect = this.everReady;
+    this.everReady = true;
+    const channels = [...this.wanted.channel.keys()];
+    const patterns = [...this.wanted.pattern.keys()];
+    let outstanding = 1;
+    const oneDone = (): void => {
+      if (--outstanding !== 0 || this.state.kind !== "ready" || this.state.conn !== conn) return;
+      this.lossStreak = 0;
+      if (reconnect) {
+        // What the server confirmed (a name it refused is no longer wanted).
+        this.events.resubscribed({
+          channels: channels.filter((n) => this.active.channel.has(n)),
+          patterns: patterns.filter((n) => this.active.pattern.has(n)),
+        });
+      }
+    };
+    if (channels.length > 0) {
+      outstanding++;
+      this.send(conn, { kind: "channel", subscribe: true, names: channels, next: 0, done: oneDone });
+    }
+    if (patterns.length > 0) {
+      outstanding++;
+      this.send(conn, { kind: "pattern", subscribe: true, names: patterns, next: 0, done: oneDone });
+    }
+    oneDone();
+  }
+
+  private enterBackoff(attempt: number, cause: RedisError): void {
+    const policy = this.options.reconnect;
+    if (policy === false || attempt > policy.maxAttempts) {
+      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
+      this.enterClosed(new ConnectionError(`Subscriber could not connect (${why}): ${cause.message}`, "reconnect-exhausted", false, { cause }));
+      return;
+    }
+    const delayMs = this.backoffDelay(attempt);
+    const timer = setTimeout(() => void this.enterConnecting(attempt), delayMs);
+    this.state = { kind: "backoff", timer };
+    this.events.reconnecting({ attempt, delayMs });
+  }
+
+  private onConnectionLost(conn: RespSocket, error: Error | undefined): void {
+    const st = this.state;
+    if (st.kind !== "ready" || st.conn !== conn) return;
+    this.active.channel.clear();
+    this.active.pattern.clear();
+    // Unsubscribes are as good as done (a new socket starts with nothing);
+    // subscribes are sent again from `wanted` on the next socket.
+    for (const op of this.ops.drain()) if (!op.subscribe) op.done?.();
+    this.events.disconnect(error);
+    if (error instanceof ProtocolError) this.events.error(error);
+    if (this.options.reconnect === false) {
+      this.enterClosed(new ConnectionError("Subscriber connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
+      return;
+    }
+    if (!this.hasWork) {
+      this.state = { kind: "idle" }; // nothing to resubscribe: dial again on the next subscribe
+      return;
+    }
+    const attempt = this.lossStreak++;
+    if (attempt === 0) void this.enterConnecting(0);
+    else this.enterBackoff(attempt, new ConnectionError("Subscriber connection lost", "socket-closed", false, { cause: error }));
+  }
+
+  private enterClosed(error: RedisError | undefined): void {
+    const st = this.state;
+    if (st.kind === "closed") return;
+    if (st.kind === "backoff") clearTimeout(st.timer);
+    this.state = { kind: "closed", error };
+    for (const op of this.ops.drain()) op.done?.();
+    this.rejectWaiters(error ?? new ClientClosedError());
+  }
+}
+
+function text(value: Reply | undefined): string {
+  return Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
+}
+
+function nameList(command: string, names: string | readonly string[], allowEmpty: boolean): string[] {
+  const list = typeof names === "string" ? [names] : [...names];
+  if (!allowEmpty && list.length === 0) throw new TypeError(`${command} needs at least one name`);
+  for (const n of list) {
+    if (typeof n !== "string" || n.length === 0) throw new TypeError(`${command}: names must be non-empty strings`);
+    // The server echoes names back as UTF-8; one that does not survive the
+    // round trip (a lone surrogate) could never be matched to its confirmation.
+    if (/\p{Surrogate}/u.test(n)) throw new TypeError(`${command}: names must be well-formed Unicode`);
+  }
+  return [...new Set(list)];
+}

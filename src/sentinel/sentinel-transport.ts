@@ -1,0 +1,149 @@
+// A client behind Sentinel (issue 11). It sits above the transports, as the
+// architecture asks: the transports stay unaware of sentinels. Two hooks go on
+// the client's resolved options before any transport exists (so every socket
+// any of them opens, pooled, pipelined, dedicated or pub/sub, uses them):
+//   resolveAddress     -> ask the sentinels on every (re)connect
+//   verifyConnection   -> ROLE after the handshake; a wrong role fails the
+//                         attempt and the transport goes back to the sentinels
+//                         after its backoff
+// and one watcher listens to the sentinels' events. On a failover it calls
+// invalidate() on the transport: the pipelined one drops its socket and
+// reconnects at once, the pooled one drops idle sockets and never reuses the
+// ones out on loan.
+import { SentinelError } from "../errors.js";
+import type { ResolvedOptions, ServerAddress } from "../options.js";
+import type { Request } from "../request.js";
+import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+import { addressKey, SentinelLocator } from "./locator.js";
+import { SentinelWatcher } from "./watcher.js";
+
+export class SentinelTransport implements Transport {
+  private inner: Transport | undefined;
+  private readonly locator: SentinelLocator;
+  private readonly watcher: SentinelWatcher;
+  private readonly role: "master" | "replica";
+
+  /** Installs the hooks on `options` (the client's own object): build the transport after this. */
+  constructor(
+    options: ResolvedOptions,
+    private readonly events: TransportEvents,
+  ) {
+    const sentinel = options.sentinel;
+    if (sentinel === undefined) throw new TypeError("SentinelTransport needs the sentinel option");
+    const role = options.role;
+    this.role = role;
+    this.locator = new SentinelLocator(options, sentinel, role);
+    this.watcher = new SentinelWatcher(
+      this.locator,
+      options,
+      role === "master" ? ["+switch-master"] : ["+switch-master", "+sdown"],
+      sentinel.timeoutMs,
+      {
+        message: (channel, payload, from) => this.onEvent(channel, payload, from),
+        subscribed: () => this.onSubscribed(),
+        error: (error) => this.events.error(error),
+        active: () => this.inner?.status !== "closed",
+      },
+    );
+    options.resolveAddress = () => {
+      this.watcher.start(); // first dial: start listening too
+      return this.locator.resolve();
+    };
+    options.verifyConnection = (exec, address, socket) => this.locator.verify(exec, address, socket);
+  }
+
+  /** The data transport, built with the hooked options. Returns this. */
+  wrap(inner: Transport): Transport {
+    this.inner = inner;
+    return this;
+  }
+
+  private get transport(): Transport {
+    if (this.inner === undefined) throw new Error("SentinelTransport used before wrap()");
+    return this.inner;
+  }
+
+  get status(): ClientStatus {
+    return this.transport.status;
+  }
+
+  connect(): Promise<void> {
+    return this.transport.connect();
+  }
+
+  send(req: Request): void {
+    this.transport.send(req);
+  }
+
+  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+    return this.transport.withConnection(fn);
+  }
+
+  close(): Promise<void> {
+    this.watcher.stop();
+    return this.transport.close();
+  }
+
+  destroy(): void {
+    this.watcher.stop();
+    this.transport.destroy();
+  }
+
+  invalidate(): void {
+    this.inner?.invalidate?.();
+  }
+
+  // ---- events from the sentinels ----------------------------------------------
+
+  private onEvent(channel: string, payload: string, from: ServerAddress): void {
+    const words = payload.split(" ");
+    const live = this.locator.liveAddresses();
+    if (channel === "+switch-master") {
+      // <name> <old-ip> <old-port> <new-ip> <new-port>
+      if (words[0] !== this.locator.name || words.length < 5) return;
+      const promoted = addressKey({ host: words[3] as string, port: Number(words[4]) });
+      // Other sentinels learn the new master up to a hello period later: ask this one first.
+      this.locator.prefer(from);
+      if (this.role === "master") {
+        // Move unless every socket we hold already is on the new master (the
+        // reconnect found it before the announcement).
+        if (live.length === 0 || live.some((a) => a !== promoted)) this.invalidate();
+      } else if (live.length === 0 || live.includes(promoted)) {
+        // Our replica was promoted: find another one.
+        this.invalidate();
+      }
+      return;
+    }
+    if (channel === "+sdown" && words[0] === "slave") {
+      // slave <name> <ip> <port> @ <master-name> <master-ip> <master-port>
+      if (words[5] !== this.locator.name) return;
+      const down = addressKey({ host: words[2] as string, port: Number(words[3]) });
+      if (live.includes(down)) this.invalidate();
+    }
+  }
+
+  /**
+   * (Re)subscribed: events may have been missed meanwhile. A transport waiting
+   * out its backoff dials now (a sentinel is back); one holding sockets checks
+   * they still point at the master.
+   */
+  private onSubscribed(): void {
+    const inner = this.inner;
+    if (inner === undefined) return;
+    if (inner.status === "reconnecting") {
+      this.invalidate();
+      return;
+    }
+    const live = this.locator.liveAddresses();
+    if (this.role !== "master" || live.length === 0) return;
+    this.locator.resolve().then(
+      (address) => {
+        const master = addressKey(address);
+        if (this.locator.liveAddresses().some((a) => a !== master)) this.invalidate();
+      },
+      (err: unknown) => {
+        if (err instanceof SentinelError) this.events.error(err);
+      },
+    );
+  }
+}

@@ -1,0 +1,172 @@
+// The pooled transport with its server down: callers learn of it in one dial
+// (not at acquireTimeoutMs), dials follow the reconnect backoff (one probe
+// per delay, however many callers wait), and it recovers when the server is
+// back.
+import net from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ClientClosedError, ConnectionError, QueueFullError } from "../../src/index.js";
+import { freePort, startRedis, type RedisServer } from "../support/redis-server.js";
+import { waitFor } from "../support/wait.js";
+import { clientFactory } from "../conformance/support.js";
+
+let server: RedisServer;
+const clients = clientFactory(() => server);
+const make = (options?: Parameters<typeof clients.make>[1]) => clients.make("pooled", options);
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterEach(() => clients.destroyAll());
+afterAll(async () => {
+  await server.stop();
+});
+
+/** A listener that accepts and closes at once, recording when each dial came. */
+async function acceptAndClose(): Promise<{ port: number; dials: number[]; close(): Promise<void> }> {
+  const dials: number[] = [];
+  const srv = net.createServer((s) => {
+    dials.push(Date.now());
+    s.destroy();
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => srv.listen(port, "127.0.0.1", resolve));
+  return { port, dials, close: () => new Promise<void>((resolve) => srv.close(() => resolve())) };
+}
+
+describe("pooled transport: server down", () => {
+  it("fails callers in one dial and paces dials by the backoff, one probe per delay", async () => {
+    const fake = await acceptAndClose();
+    try {
+      // A password makes the handshake notice the close (with none, a socket counts as open at once).
+      const c = make({
+        port: fake.port,
+        password: "pw",
+        lazyConnect: true,
+        reconnect: { initialDelayMs: 40, maxDelayMs: 160 },
+        pool: { max: 8, acquireTimeoutMs: 10_000 },
+      });
+      const delays: { attempt: number; delayMs: number; at: number }[] = [];
+      c.on("reconnecting", ({ attempt, delayMs }) => delays.push({ attempt, delayMs, at: Date.now() }));
+      c.on("error", () => undefined);
+      const started = Date.now();
+      // Eight concurrent callers, again and again for 1.2 s: a tight loop would dial thousands of times.
+      let rounds = 0;
+      while (Date.now() - started < 1200) {
+        const t0 = Date.now();
+        const results = await Promise.allSettled(Array.from({ length: 8 }, () => c.command(["GET", "k"])));
+        const took = Date.now() - t0;
+        rounds++;
+        for (const r of results) {
+          expect(r.status).toBe("rejected");
+          const err = (r as PromiseRejectedResult).reason as ConnectionError;
+          expect(err).toBeInstanceOf(ConnectionError);
+          expect(err.reason).toBe("connect-failed");
+          expect(err.maybeExecuted).toBe(false);
+        }
+        // Each round waits for at most one delay and one dial: never acquireTimeoutMs.
+        expect(took).toBeLessThan(160 + 500);
+      }
+      expect(rounds).toBeGreaterThanOrEqual(3);
+      const dials = fake.dials.length;
+      // One dial per backoff delay: the first at once, then one per delay (40, 80, 160, 160, ...).
+      expect(dials).toBeGreaterThanOrEqual(3);
+      expect(dials).toBeLessThanOrEqual(40);
+      expect(delays.map((d) => d.attempt)).toEqual(Array.from({ length: delays.length }, (_, i) => i + 1));
+      for (const d of delays) expect(d.delayMs).toBeLessThanOrEqual(Math.min(40 * 2 ** (d.attempt - 1), 160));
+      // Dial n+1 comes no sooner than the delay announced after dial n failed.
+      for (let i = 1; i < fake.dials.length && i <= delays.length; i++) {
+        const gap = (fake.dials[i] as number) - (fake.dials[i - 1] as number);
+        expect(gap).toBeGreaterThanOrEqual((delays[i - 1] as { delayMs: number }).delayMs - 2);
+      }
+      expect(c.status).toBe("reconnecting");
+      await c.close();
+      expect(c.status).toBe("closed");
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("with no handshake, a connection the server drops before answering counts as a failed dial", async () => {
+    const fake = await acceptAndClose();
+    try {
+      const c = make({ port: fake.port, lazyConnect: true, reconnect: { initialDelayMs: 40, maxDelayMs: 160 } });
+      const attempts: number[] = [];
+      c.on("reconnecting", ({ attempt }) => attempts.push(attempt));
+      c.on("error", () => undefined);
+      const started = Date.now();
+      while (Date.now() - started < 1000) {
+        const results = await Promise.allSettled(Array.from({ length: 4 }, () => c.command(["GET", "k"])));
+        for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConnectionError);
+      }
+      // TCP connects succeed here, yet the backoff grows: nothing ever answered.
+      expect(fake.dials.length).toBeGreaterThanOrEqual(3);
+      expect(fake.dials.length).toBeLessThanOrEqual(35);
+      expect(attempts.slice(0, 3)).toEqual([1, 2, 3]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("fails fast without an offline queue, and bounds the one it has", async () => {
+    const fake = await acceptAndClose();
+    try {
+      const base = { port: fake.port, password: "pw", lazyConnect: true, reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } };
+      const noQueue = make({ ...base, offlineQueue: false });
+      noQueue.on("error", () => undefined);
+      await expect(noQueue.command(["GET", "a"])).rejects.toMatchObject({ reason: "connect-failed" });
+      // Offline now (the last dial failed, no socket open): fail at once.
+      const err = await noQueue.command(["GET", "a"]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as ConnectionError).reason).toBe("offline");
+      expect((err as ConnectionError).maybeExecuted).toBe(false);
+
+      const small = make({ ...base, offlineQueue: { maxLength: 2 } });
+      small.on("error", () => undefined);
+      await expect(small.command(["GET", "a"])).rejects.toMatchObject({ reason: "connect-failed" });
+      const waiting = [small.command(["GET", "b"]), small.command(["GET", "c"])];
+      await expect(small.command(["GET", "d"])).rejects.toBeInstanceOf(QueueFullError);
+      // close() while the server is down does not wait for the next dial.
+      await small.close();
+      for (const w of await Promise.allSettled(waiting)) {
+        expect((w as PromiseRejectedResult).reason).toBeInstanceOf(ClientClosedError);
+      }
+      expect(small.status).toBe("closed");
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("fails quickly while a real server is killed, and recovers when it restarts", async () => {
+    const c = make({ clientName: "down-up", reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, pool: { min: 1, acquireTimeoutMs: 5000 } });
+    c.on("error", () => undefined);
+    await c.connect();
+    expect(await c.command(["SET", "du:k", "1"])).toBe("OK");
+    const lost = new Promise((resolve) => c.once("disconnect", resolve));
+    await server.kill();
+    await lost;
+    const t0 = Date.now();
+    const err = await c.command(["GET", "du:k"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    await waitFor(() => c.status === "reconnecting");
+    const ready = new Promise<void>((resolve) => c.once("ready", () => resolve()));
+    await server.restart();
+    // min: 1 keeps a socket, so the transport redials by itself and says so.
+    await ready;
+    expect(c.status).toBe("ready");
+    expect(await c.command(["SET", "du:k", "2"])).toBe("OK");
+    expect(await c.command(["GET", "du:k"])).toBe("2");
+  });
+
+  it("reconnect: false ends the transport at the first failed dial", async () => {
+    const port = await freePort();
+    const c = make({ port, reconnect: false, lazyConnect: true });
+    c.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => c.once("close", resolve));
+    const err = await c.command(["PING"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).reason).toBe("reconnect-exhausted");
+    await closed;
+    expect(c.status).toBe("closed");
+  });
+});

@@ -1,0 +1,75 @@
+// Helpers shared by the robustness and chaos suites.
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll } from "vitest";
+import { RedisError, type Client, type Command, type Reply } from "../../src/index.js";
+
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/** The error of a settled result that must have been a rejection. */
+export function rejection(result: Settled<unknown>): unknown {
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.value)}`);
+  return result.error;
+}
+
+/**
+ * The pooled transport lands in src/blocking/pooled-transport.ts; until then
+ * that file is a placeholder and the pooled runs are skipped.
+ */
+export const pooledLanded = !readFileSync(new URL("../../src/blocking/pooled-transport.ts", import.meta.url), "utf8").includes(
+  "PLACEHOLDER",
+);
+
+export const transports = ["pipelined", "pooled"] as const;
+export type TransportName = (typeof transports)[number];
+
+export function skipReason(transport: TransportName): string | undefined {
+  return transport === "pooled" && !pooledLanded ? "pooled transport not landed yet (src/blocking/pooled-transport.ts is a PLACEHOLDER)" : undefined;
+}
+
+/**
+ * Collect every unhandled rejection and uncaught exception of the test file,
+ * so a test can assert that none escaped the client.
+ */
+export function trapEscapes(): unknown[] {
+  const escaped: unknown[] = [];
+  const onEscape = (err: unknown): void => {
+    escaped.push(err);
+  };
+  beforeAll(() => {
+    process.on("unhandledRejection", onEscape);
+    process.on("uncaughtException", onEscape);
+  });
+  afterAll(() => {
+    process.off("unhandledRejection", onEscape);
+    process.off("uncaughtException", onEscape);
+  });
+  return escaped;
+}
+
+/**
+ * Send `args` until it succeeds (each failure must be a RedisError), within
+ * timeoutMs. Returns the reply. For "the client serves again".
+ */
+export async function eventually(client: Client, args: Command, timeoutMs = 5000): Promise<Reply> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const r = await settle(client.command(args));
+    if (r.ok) return r.value;
+    if (!(r.error instanceof RedisError)) throw r.error;
+    last = r.error;
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  throw new Error(`${String(args[0])} did not succeed within ${timeoutMs} ms; last error: ${String(last)}`);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
