@@ -654,12 +654,12 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
       try {
         slots[i] = commandSlot(c);
       } catch (err) {
-        outcomes[i] = Promise.reject(err);
+        outcomes[i] = settledLater(Promise.reject(err));
         continue;
       }
       const entry = this.route(slots[i], c);
       if (entry === undefined) {
-        outcomes[i] = this.dispatch(c, perCommand, slots[i], started, undefined, false, undefined);
+        outcomes[i] = settledLater(this.dispatch(c, perCommand, slots[i], started, undefined, false, undefined));
         continue;
       }
       const g = groups.get(entry);
@@ -678,7 +678,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
             const r = results[j] as BatchResult;
             const c = commands[i] as Command;
             // An error goes through the same redirection handling as command()'s.
-            outcomes[i] = r instanceof RedisError ? this.onFailure(r, entry, c, perCommand, slots[i], started, { redirections: 0, waits: 0 }, false) : Promise.resolve(r);
+            outcomes[i] = r instanceof RedisError ? settledLater(this.onFailure(r, entry, c, perCommand, slots[i], started, { redirections: 0, waits: 0 }, false)) : Promise.resolve(r);
           });
         }),
       );
@@ -880,6 +880,12 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     this.closeEmitted = true;
     this.emit("close");
   }
+}
+
+/** A promise whose rejection is collected later (Promise.allSettled): never reported as unhandled meanwhile. */
+function settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
 }
 
 /** A client for a Redis Cluster: `createCluster({ rootNodes: ["redis://127.0.0.1:7000"] })`. */

@@ -16,10 +16,14 @@ import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } fr
 type State =
   | { kind: "idle" }
   | { kind: "connecting"; attempt: number }
-  | { kind: "ready"; conn: RespSocket }
+  /** attempt: the dial that made this connection; since: when it became ready. */
+  | { kind: "ready"; conn: RespSocket; attempt: number; since: number }
   | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
   | { kind: "closing"; conn: RespSocket }
   | { kind: "closed"; error: RedisError | undefined };
+
+/** How long a connection must stay up before its loss is redialled at once. */
+const STABLE_CONNECTION_MS = 1000;
 
 const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
 
@@ -245,11 +249,11 @@ export class PipelinedTransport implements Transport {
       conn.abandon();
       return;
     }
-    this.enterReady(conn);
+    this.enterReady(conn, attempt);
   }
 
-  private enterReady(conn: RespSocket): void {
-    this.state = { kind: "ready", conn };
+  private enterReady(conn: RespSocket, attempt: number): void {
+    this.state = { kind: "ready", conn, attempt, since: Date.now() };
     for (const w of this.readyWaiters.splice(0)) w.resolve();
     this.events.ready();
     this.flush();
@@ -316,7 +320,12 @@ export class PipelinedTransport implements Transport {
       this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
       return;
     }
-    void this.enterConnecting(0);
+    // A connection that lived a while earns an immediate redial; one that died
+    // right after its handshake (a server that accepts and drops, a crash
+    // loop) continues the backoff where its dial left it, or a server with
+    // no handshake to fail would be redialled in a tight loop.
+    if (st.kind === "ready" && Date.now() - st.since < STABLE_CONNECTION_MS) this.enterBackoff(st.attempt + 1, lostError(error));
+    else void this.enterConnecting(0);
   }
 
   private emitError(error: RedisError): void {
@@ -326,4 +335,8 @@ export class PipelinedTransport implements Transport {
 
 function closedError(): RedisError {
   return new ClientClosedError();
+}
+
+function lostError(cause: Error | undefined): RedisError {
+  return cause instanceof RedisError ? cause : new ConnectionError("Connection lost right after it was set up", "socket-closed", false, { cause });
 }

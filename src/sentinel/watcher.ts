@@ -8,8 +8,9 @@
 // to the next one in the locator's order, at once; after a whole round of
 // failures it waits the reconnect backoff. A sentinel that stops answering
 // (SIGSTOP, a blackholed network) is found by a PING every timeoutMs: no bytes
-// for two periods and the socket is dropped. Its timers are unref'd: the data
-// connections decide whether the process stays alive.
+// for two periods and the socket is dropped. Its socket and timers are
+// unref'd: the data connections decide whether the process stays alive; and
+// it stops by itself once the client is closed (also by a fatal error).
 import { createBackoff } from "../connection/backoff.js";
 import { openConnection } from "../connection/handshake.js";
 import type { RespSocket } from "../connection/resp-socket.js";
@@ -99,6 +100,8 @@ export class SentinelWatcher {
       return;
     }
     this.conn = conn;
+    // The data connections decide whether the process stays alive, not this one.
+    conn.socket.unref();
     this.lastSeen = Date.now();
     conn.socket.on("data", () => {
       this.lastSeen = Date.now();
@@ -106,7 +109,9 @@ export class SentinelWatcher {
     conn.writeUntracked(encodeCommand(["SUBSCRIBE", ...this.channels]));
     const c = conn;
     this.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastSeen > 2 * this.timeoutMs) {
+      if (!this.hooks.active()) {
+        this.stop(); // the client ended without close() (a fatal error)
+      } else if (Date.now() - this.lastSeen > 2 * this.timeoutMs) {
         c.destroy(new ConnectionError(`Sentinel ${addressKey(node)} stopped answering`, "socket-closed", false));
       } else {
         c.writeUntracked(encodeCommand(["PING"]));

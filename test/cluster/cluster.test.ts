@@ -75,6 +75,12 @@ async function tagOn(prefix: string, master?: RedisClusterNode): Promise<string>
   }
 }
 
+function describeError(e: RedisError): string {
+  const reason = (e as { reason?: string }).reason;
+  const cause = e.cause instanceof Error ? ` <- ${e.cause.message}` : "";
+  return `${e.name}(${e.code}${reason === undefined ? "" : `/${reason}`}, maybeExecuted=${e.maybeExecuted}): ${e.message}${cause}`;
+}
+
 interface Load {
   stop(): Promise<void>;
   /** Per caller: Date.now() of its last success. */
@@ -300,7 +306,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     const opsAtMove = load.ops;
     await waitFor(() => load.ops > opsAtMove + 100, 10_000);
     await load.stop();
-    expect(load.unexpected).toEqual([]);
+    expect(load.unexpected.map(describeError)).toEqual([]);
     expect(load.crossed).toBe(0);
     expect(load.stale).toBe(0);
     expect(load.inflight).toBe(0);
@@ -337,7 +343,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
         `every caller served again ${recoveryMs} ms after the kill; ${load.writesMaybeExecuted} writes in flight (maybeExecuted), ` +
         `${load.stale} stale reads (writes lost by async replication), stats ${JSON.stringify(c.stats())}`,
     );
-    expect(load.unexpected).toEqual([]);
+    expect(load.unexpected.map(describeError)).toEqual([]);
     expect(load.crossed).toBe(0);
     expect(load.inflight).toBe(0);
     expect(recoveryMs).toBeLessThan(cluster.nodeTimeoutMs + 5_000);

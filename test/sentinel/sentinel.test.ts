@@ -6,7 +6,9 @@
 // The tests share one deployment and run in order; each one leaves it whole
 // again (waitHealthy) for the next. The measured failover pauses are printed
 // with a "[sentinel]" prefix.
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionError,
@@ -23,6 +25,7 @@ import { parseInfo, startSentinelCluster, type ClusterNode, type SentinelCluster
 import { waitFor } from "../support/wait.js";
 import { keyOf, startLoad, startMonitor } from "./load.js";
 
+const run = promisify(execFile);
 const DATA_PASSWORD = "data-secret-1";
 const SENTINEL_PASSWORD = "sentinel-secret-2";
 
@@ -107,6 +110,31 @@ describe("sentinel options", () => {
     expect(c.options.sentinel?.tls).toEqual({});
     expect(c.options.role).toBe("master");
     c.destroy();
+  });
+});
+
+describe("sentinel lifecycle", () => {
+  it("lets the process exit after close(), and after a fatal error without close()", async () => {
+    // The watcher's socket must never keep a process alive on its own: a
+    // client stopped by an unknown master name (while the sentinels are fine
+    // and its event subscription is live) is not closed by its user.
+    const script = `
+      import { createClient } from "./src/index.ts";
+      const sentinel = { nodes: JSON.parse(process.env.NODES), password: process.env.SPW, timeoutMs: 500 };
+      const wrong = createClient({ password: process.env.DPW, sentinel: { ...sentinel, name: "no-such-master" } });
+      const fatal = await wrong.connect().catch((e) => e.kind);
+      const good = createClient({ password: process.env.DPW, sentinel: { ...sentinel, name: process.env.NAME } });
+      await good.command(["SET", "sentinel:exit", "1"]);
+      await new Promise((r) => setTimeout(r, 300)); // the watchers are subscribed by now
+      await good.close();
+      console.log(JSON.stringify({ fatal, status: wrong.status }));
+    `;
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: process.cwd(),
+      env: { ...process.env, NODES: JSON.stringify(cluster.sentinelUrls), SPW: SENTINEL_PASSWORD, DPW: DATA_PASSWORD, NAME: cluster.name },
+      timeout: 15_000,
+    });
+    expect(JSON.parse(stdout.trim())).toEqual({ fatal: "unknown-master", status: "closed" });
   });
 });
 
