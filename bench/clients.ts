@@ -78,7 +78,6 @@ export async function openClient(name: ClientName, target: Target): Promise<Benc
         transport: name === "respite-pooled" ? "pooled" : "pipelined",
         connectTimeoutMs: LONG_MS,
         pool: { min: name === "respite-pooled" ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS, maxWaiting: MAX_INFLIGHT },
-        maxPending: MAX_INFLIGHT,
       });
       client.on("error", () => undefined);
       await client.connect();
