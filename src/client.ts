@@ -12,7 +12,7 @@ import { PooledTransport } from "./blocking/pooled-transport.js";
 import { Subscriber, type MessageListener, type PatternListener, type SubscribeOptions } from "./pubsub/subscriber.js";
 import { Request, RequestState, type CommandOptions } from "./request.js";
 import { SentinelTransport } from "./sentinel/sentinel-transport.js";
-import type { ClientStatus, DedicatedConnection, DisconnectReason, Transport, TransportEvents } from "./transport.js";
+import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
 export interface ClientEvents {
   ready: [];
@@ -57,7 +57,7 @@ export class Client extends TypedCommands<ClientEvents> {
     if (this.options.transport === "pooled") {
       this.transport = new PooledTransport(this.options, events);
     } else {
-      this.pipelined = new PipelinedTransport(this.options, events, () => new PooledTransport(this.options, silentEvents(events)));
+      this.pipelined = new PipelinedTransport(this.options, events, () => new PooledTransport(this.options, silentEvents()));
       this.transport = this.pipelined;
     }
     if (sentinel !== undefined) this.transport = sentinel.wrap(this.transport);
@@ -97,6 +97,14 @@ export class Client extends TypedCommands<ClientEvents> {
     if (this.closedByUser) req.fail(new ClientClosedError());
     else if (!req.settled) this.transport.send(req);
     return req.promise;
+  }
+
+  /**
+   * Sockets of the pool right now: the pooled transport's, or the pipelined
+   * client's dedicated ones for blocking commands and withConnection.
+   */
+  poolStats(): PoolStats {
+    return this.transport.poolStats();
   }
 
   /** One socket for several commands in a row; released afterwards, also on throw. */
@@ -227,10 +235,15 @@ export class Client extends TypedCommands<ClientEvents> {
   }
 }
 
-/** The pipelined client's dedicated connections report through the main client only for errors. */
-function silentEvents(events: TransportEvents): TransportEvents {
+/**
+ * The pipelined client's dedicated connections (blocking commands,
+ * withConnection) report nothing of their own: their failures reach callers
+ * through command results, and the main connection already reports the
+ * outage (issue 4 review: every dial failure was reported twice).
+ */
+function silentEvents(): TransportEvents {
   const none = (): void => undefined;
-  return { ready: none, disconnect: none, reconnecting: none, close: none, error: events.error };
+  return { ready: none, disconnect: none, reconnecting: none, close: none, error: none };
 }
 
 /**

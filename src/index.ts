@@ -5,7 +5,7 @@ export type { SentinelOptions } from "./sentinel/options.js"; // Sentinel (issue
 export type { Reply } from "./protocol/decode.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
-export type { ClientStatus, DedicatedConnection, DisconnectReason } from "./transport.js";
+export type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats } from "./transport.js";
 export { TypedCommands } from "./helpers/typed-commands.js";
 export type {
   EventMapOf,

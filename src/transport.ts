@@ -23,6 +23,18 @@ export interface DedicatedConnection {
   command(args: Command, options?: CommandOptions): Promise<Reply>;
 }
 
+/** What a pool of sockets holds right now. */
+export interface PoolStats {
+  /** Open sockets. */
+  size: number;
+  /** Open and idle. */
+  available: number;
+  /** Lent to a command or a withConnection callback. */
+  borrowed: number;
+  /** Callers waiting for a socket. */
+  pending: number;
+}
+
 export interface Transport {
   readonly status: ClientStatus;
   /** Resolves once a connection is usable; rejects if the client ends first. */
@@ -41,4 +53,6 @@ export interface Transport {
    * and unanswered fail as on any socket loss (maybeExecuted). Optional.
    */
   invalidate?(): void;
+  /** The pooled sockets (for the pipelined transport: its dedicated ones for blocking commands). */
+  poolStats(): PoolStats;
 }

@@ -24,7 +24,7 @@ import { handshakeCommands, openConnection } from "../connection/handshake.js";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { Request, RequestState } from "../request.js";
-import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { DialGate } from "./dial-gate.js";
 import { LentConnection } from "./lent-connection.js";
 import { PooledSocket, Tombstone, type Slot } from "./pooled-socket.js";
@@ -32,16 +32,6 @@ import { createSocketPool } from "./socket-pool.js";
 import { WaiterQueue, type LendTicket, type Waiter } from "./waiters.js";
 
 /** What `client.poolStats()` reports. */
-export interface PoolStats {
-  /** Open sockets: available + borrowed (sockets being dialed are not counted). */
-  size: number;
-  /** Open sockets idle in the pool. */
-  available: number;
-  /** Sockets running a command or lent to withConnection(). */
-  borrowed: number;
-  /** Commands and withConnection() calls waiting for a socket. */
-  pending: number;
-}
 
 type State =
   | { kind: "idle" }
@@ -115,7 +105,7 @@ export class PooledTransport implements Transport {
     }
   }
 
-  stats(): PoolStats {
+  poolStats(): PoolStats {
     let available = 0;
     let borrowed = 0;
     for (const ps of this.sockets) {

@@ -47,7 +47,12 @@ const DOWN_REFRESH_MAX_MS = 2000;
 /** A refresh asks one node at a time, each within this deadline (or connectTimeoutMs when shorter). */
 const REFRESH_TIMEOUT_MS = 2000;
 
+/** Background refreshes (MOVED, CLUSTERDOWN, lost nodes) start at most this often; triggers in between share one. */
+const MIN_REFRESH_GAP_MS = 100;
+
 const ASKING: Command = ["ASKING"];
+/** Connection failures that say the node is gone (not: offline queue disabled, bad credentials). */
+const LOST = new Set(["connect-failed", "socket-closed", "reconnect-exhausted"]);
 const noop = (): void => undefined;
 
 export interface ClusterEvents {
@@ -109,7 +114,10 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
   private noShards = false;
   private periodicTimer: NodeJS.Timeout | undefined;
   private downTimer: NodeJS.Timeout | undefined;
-  private downFailures = 0;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private lastRefreshAt = 0;
+  /** Refreshes in a row that failed: background refreshes back off while it grows. */
+  private failStreak = 0;
   private readonly sleepers = new Set<() => void>();
   private closed = false;
   private closePromise: Promise<void> | undefined;
@@ -183,9 +191,19 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
    */
   refresh(): Promise<void> {
     if (this.closed) return Promise.reject(new ClientClosedError());
-    this.refreshing ??= this.loadTopology().finally(() => {
-      this.refreshing = undefined;
-    });
+    this.refreshing ??= this.loadTopology().then(
+      () => {
+        this.refreshing = undefined;
+        this.lastRefreshAt = Date.now();
+        this.failStreak = 0;
+      },
+      (err: unknown) => {
+        this.refreshing = undefined;
+        this.lastRefreshAt = Date.now();
+        this.failStreak++;
+        throw err;
+      },
+    );
     return this.refreshing;
   }
 
@@ -351,12 +369,18 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
         journey.redirections++;
         return this.dispatch(args, options, slot, started, undefined, false, journey);
       }
-      if (err instanceof ConnectionError && (err.reason === "connect-failed" || err.reason === "socket-closed" || err.reason === "reconnect-exhausted")) {
+      if (err instanceof ConnectionError && LOST.has(err.reason)) {
         // The node could not be reached (pooled: the next dial failed). A
         // refresh may name another owner; wait a little and route again.
         this.counters.rerouted++;
         return this.retryLater(args, options, slot, started, journey, err, true);
       }
+    } else if ((err instanceof ClientClosedError || (err instanceof ConnectionError && LOST.has(err.reason))) && commandFlags(args).readOnly) {
+      // A read written to a node that died (the node client retried it once
+      // already): running it again is harmless, so it goes to the slot's
+      // owner once a refresh has found it. Writes keep maybeExecuted.
+      this.counters.rerouted++;
+      return this.retryLater(args, options, slot, started, journey, err, true);
     }
     if (resent && err instanceof TimeoutError) {
       // A resend ran on what was left of the deadline: report the whole of it.
@@ -429,8 +453,23 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
 
   // ---- topology --------------------------------------------------------------------
 
+  /** MIN_REFRESH_GAP_MS, doubling with each refresh in a row that failed (every node down), to DOWN_REFRESH_MAX_MS. */
+  private refreshGapMs(): number {
+    return Math.min(DOWN_REFRESH_MAX_MS, MIN_REFRESH_GAP_MS * 2 ** this.failStreak);
+  }
+
+  /** A refresh soon: now, or (rate limited) a gap after the last one; joins one under way. */
   private refreshInBackground(): void {
-    if (this.closed) return;
+    if (this.closed || this.refreshing !== undefined || this.gapTimer !== undefined) return;
+    const wait = this.lastRefreshAt + this.refreshGapMs() - Date.now();
+    if (wait > 0) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        this.refreshInBackground();
+      }, wait);
+      this.gapTimer.unref();
+      return;
+    }
     this.refresh().catch((err: unknown) => this.reportError(err));
   }
 
@@ -503,7 +542,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
   /** Install a topology: create clients for new nodes, close those of nodes that left. */
   private apply(topo: Topology): void {
     if (this.closed) return;
-    const first = this.topology === undefined;
+    const previous = this.topology;
     this.topology = topo;
     const { masters, replicas } = addressesOf(topo);
     const wanted = new Map<Address, "master" | "replica">();
@@ -523,7 +562,11 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     for (const e of [...this.nodeMap.values()]) if (!wanted.has(e.address)) this.removeNode(e);
     this.counters.refreshes++;
     this.emit("refresh", { masters: [...masters], replicas: [...replicas] });
-    if (first) this.emit("ready");
+    if (previous === undefined) this.emit("ready");
+    else if (mastersChanged(previous, topo)) {
+      // Commands backing off (CLUSTERDOWN, a lost node) may have a new owner now: go at once.
+      for (const wake of [...this.sleepers]) wake();
+    }
   }
 
   private createNode(address: Address, role: "master" | "replica"): NodeEntry {
@@ -576,20 +619,13 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
 
   private scheduleDownCheck(): void {
     if (this.downTimer !== undefined || this.closed) return;
-    const delayMs = Math.min(DOWN_REFRESH_MAX_MS, DOWN_REFRESH_MS * 2 ** this.downFailures);
+    const delayMs = Math.min(DOWN_REFRESH_MAX_MS, DOWN_REFRESH_MS * 2 ** this.failStreak);
     this.downTimer = setTimeout(() => {
       this.downTimer = undefined;
-      if (!this.servingNodeDown()) {
-        this.downFailures = 0;
-        return;
-      }
+      if (!this.servingNodeDown()) return;
       this.refresh().then(
-        () => {
-          this.downFailures = 0;
-          this.scheduleDownCheck();
-        },
+        () => this.scheduleDownCheck(),
         (err: unknown) => {
-          this.downFailures++;
           this.reportError(err);
           this.scheduleDownCheck();
         },
@@ -870,8 +906,10 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     this.closed = true;
     if (this.periodicTimer !== undefined) clearInterval(this.periodicTimer);
     if (this.downTimer !== undefined) clearTimeout(this.downTimer);
+    if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
     this.periodicTimer = undefined;
     this.downTimer = undefined;
+    this.gapTimer = undefined;
     for (const wake of [...this.sleepers]) wake();
   }
 
@@ -880,6 +918,12 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     this.closeEmitted = true;
     this.emit("close");
   }
+}
+
+/** Does any slot have another master (or none) in `next`? */
+function mastersChanged(prev: Topology, next: Topology): boolean {
+  for (let s = 0; s < SLOT_COUNT; s++) if (prev.slots[s]?.master !== next.slots[s]?.master) return true;
+  return false;
 }
 
 /** A promise whose rejection is collected later (Promise.allSettled): never reported as unhandled meanwhile. */

@@ -21,13 +21,17 @@ export function handshakeCommands(options: ResolvedOptions): Command[] {
 }
 
 /**
- * Errors that retrying cannot fix end the client (no reconnect storm with a
- * wrong password): auth-failed and handshake-failed. LOADING (the server is
- * still reading its dataset) is worth retrying.
+ * Replies that retrying cannot fix end the client (no reconnect storm with a
+ * wrong password): auth-failed and handshake-failed. Anything else is worth
+ * retrying after the backoff: LOADING (the server is reading its dataset),
+ * and "-ERR max number of clients reached", which a full server sends as
+ * the reply to whatever comes first, AUTH included (issue 4 review).
  */
+const UNFIXABLE = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password|without any password configured|no password is set|DB index is out of range|invalid DB index|cannot contain spaces/i;
+
 function classify(command: Command, error: ReplyError, options: ResolvedOptions): ConnectionError {
-  if (error.code === "LOADING") {
-    return new ConnectionError("The server is loading its dataset", "connect-failed", false, { cause: error });
+  if (!UNFIXABLE.test(error.message)) {
+    return new ConnectionError(`Connection setup was refused for now: ${error.message}`, "connect-failed", false, { cause: error });
   }
   if (command[0] === "AUTH") {
     // The reply never holds the password, and neither does our message.

@@ -82,6 +82,10 @@ export class RespSocket {
     let req: Request | undefined;
     while ((req = queue.shift()) !== undefined) {
       if (req.state === RequestState.Settled) continue; // timed out or aborted while queued
+      if (this.closed) {
+        req.failConnection(this.error);
+        continue;
+      }
       this.track(req);
       const e = req.encoded;
       if (typeof e === "string") {
@@ -105,6 +109,11 @@ export class RespSocket {
   /** Write one request. Returns false when the socket asked us to wait for 'drain'. */
   write(req: Request): boolean {
     if (req.state === RequestState.Settled) return !this.needsDrain;
+    if (this.closed) {
+      // Its close already fired: tracking it would leave it unsettled forever.
+      req.failConnection(this.error);
+      return false;
+    }
     this.track(req);
     return this.writeRaw(req.encoded);
   }

@@ -11,7 +11,7 @@ import type { RespSocket } from "../connection/resp-socket.js";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
-import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 
 type State =
   | { kind: "idle" }
@@ -184,6 +184,10 @@ export class PipelinedTransport implements Transport {
     } else if (st.kind === "connecting") {
       void this.enterConnecting(st.attempt);
     }
+  }
+
+  poolStats(): PoolStats {
+    return this.isolated?.poolStats() ?? { size: 0, available: 0, borrowed: 0, pending: 0 };
   }
 
   private dedicated(): Transport {

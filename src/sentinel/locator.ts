@@ -114,9 +114,12 @@ export class SentinelLocator {
     return sentinelConnectionOptions(this.base, this.sentinel, node);
   }
 
-  /** The address to dial now, from the first sentinel that knows. One round at a time. */
-  resolve(): Promise<ServerAddress> {
-    this.pending ??= this.round().finally(() => {
+  /**
+   * The address to dial now, from the first sentinel that knows. One round at
+   * a time. `forDial` false: only a look (no socket will verify the answer).
+   */
+  resolve(forDial = true): Promise<ServerAddress> {
+    this.pending ??= this.round(forDial).finally(() => {
       this.pending = undefined;
     });
     return this.pending;
@@ -136,7 +139,7 @@ export class SentinelLocator {
     }
   }
 
-  private async round(): Promise<ServerAddress> {
+  private async round(forDial: boolean): Promise<ServerAddress> {
     const name = this.sentinel.name;
     const failures: string[] = [];
     let unknown = 0;
@@ -155,7 +158,7 @@ export class SentinelLocator {
       switch (outcome.kind) {
         case "ok":
           this.promote(node);
-          this.unverified = node;
+          if (forDial) this.unverified = node;
           return outcome.address;
         case "unknown":
           unknown++;

@@ -13,7 +13,7 @@
 import { SentinelError } from "../errors.js";
 import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Request } from "../request.js";
-import type { ClientStatus, DedicatedConnection, Transport, TransportEvents } from "../transport.js";
+import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { addressKey, SentinelLocator } from "./locator.js";
 import { SentinelWatcher } from "./watcher.js";
 
@@ -93,6 +93,10 @@ export class SentinelTransport implements Transport {
     this.inner?.invalidate?.();
   }
 
+  poolStats(): PoolStats {
+    return this.transport.poolStats();
+  }
+
   // ---- events from the sentinels ----------------------------------------------
 
   private onEvent(channel: string, payload: string, from: ServerAddress): void {
@@ -123,23 +127,22 @@ export class SentinelTransport implements Transport {
   }
 
   /**
-   * (Re)subscribed: events may have been missed meanwhile. A transport waiting
-   * out its backoff dials now (a sentinel is back); one holding sockets checks
-   * they still point at the master.
+   * (Re)subscribed: events may have been missed meanwhile. Sockets that no
+   * longer point at the master are dropped; a transport with no socket that
+   * waits out its backoff dials now (a sentinel is back).
    */
   private onSubscribed(): void {
     const inner = this.inner;
     if (inner === undefined) return;
-    if (inner.status === "reconnecting") {
-      this.invalidate();
+    const idleInBackoff = (): boolean => inner.status === "reconnecting" && this.locator.liveAddresses().length === 0;
+    if (this.role !== "master") {
+      if (idleInBackoff()) this.invalidate();
       return;
     }
-    const live = this.locator.liveAddresses();
-    if (this.role !== "master" || live.length === 0) return;
-    this.locator.resolve().then(
+    this.locator.resolve(false).then(
       (address) => {
         const master = addressKey(address);
-        if (this.locator.liveAddresses().some((a) => a !== master)) this.invalidate();
+        if (this.locator.liveAddresses().some((a) => a !== master) || idleInBackoff()) this.invalidate();
       },
       (err: unknown) => {
         if (err instanceof SentinelError) this.events.error(err);

@@ -3,7 +3,7 @@
 // are destroyed; a socket the server closed while idle is never handed out.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClientClosedError, ConnectionReleasedError, type DedicatedConnection } from "../../src/index.js";
-import type { PooledTransport } from "../../src/blocking/pooled-transport.js";
+import type { PoolStats } from "../../src/index.js";
 import type { Client } from "../../src/client.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
 import { clientFactory, clientList, untilBlocked } from "../conformance/support.js";
@@ -12,8 +12,8 @@ let server: RedisServer;
 const clients = clientFactory(() => server);
 const make = (options?: Parameters<typeof clients.make>[1]) => clients.make("pooled", options);
 
-function stats(c: Client): ReturnType<PooledTransport["stats"]> {
-  return (c as unknown as { transport: PooledTransport }).transport.stats();
+function stats(c: Client): PoolStats {
+  return c.poolStats();
 }
 
 beforeAll(async () => {

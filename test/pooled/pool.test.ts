@@ -3,7 +3,7 @@
 // waiting list, blocking commands holding their own sockets, stats.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PoolTimeoutError, QueueFullError, TimeoutError } from "../../src/index.js";
-import type { PooledTransport } from "../../src/blocking/pooled-transport.js";
+import type { PoolStats } from "../../src/index.js";
 import type { Client } from "../../src/client.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
 import { waitFor } from "../support/wait.js";
@@ -13,9 +13,8 @@ let server: RedisServer;
 const clients = clientFactory(() => server);
 const make = (options?: Parameters<typeof clients.make>[1]) => clients.make("pooled", options);
 
-/** The transport behind a pooled client (client.poolStats() wraps this once wired). */
-function stats(c: Client): ReturnType<PooledTransport["stats"]> {
-  return (c as unknown as { transport: PooledTransport }).transport.stats();
+function stats(c: Client): PoolStats {
+  return c.poolStats();
 }
 
 beforeAll(async () => {
