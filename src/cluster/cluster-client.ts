@@ -166,7 +166,10 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
       return Promise.reject(err);
     }
     const started = Date.now();
-    if (this.topology === undefined) return this.refresh().then(() => this.dispatch(args, options, slot, started, undefined, false, undefined));
+    if (this.topology === undefined) {
+      // The time spent waiting for the first topology counts against the deadline.
+      return this.refresh().then(() => this.dispatch(args, options, slot, started, undefined, false, { redirections: 0, waits: 0 }));
+    }
     return this.dispatch(args, options, slot, started, undefined, false, undefined);
   }
 

@@ -6,12 +6,14 @@
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  ClientClosedError,
   ClusterClient,
   ConnectionError,
   createCluster,
   CrossSlotError,
   keySlot,
   RedirectionLimitError,
+  RedisError as RedisErrorClass,
   type ClusterOptions,
   type RedisError,
   type TransportKind,
@@ -75,6 +77,16 @@ async function tagOn(prefix: string, master?: RedisClusterNode): Promise<string>
   }
 }
 
+/** The longest gap between two consecutive successes, among gaps ending after `t`. */
+function longestGapEndingAfter(times: readonly number[], t: number): number {
+  let longest = 0;
+  for (let i = 1; i < times.length; i++) {
+    const end = times[i] as number;
+    if (end > t) longest = Math.max(longest, end - (times[i - 1] as number));
+  }
+  return longest;
+}
+
 function describeError(e: RedisError): string {
   const reason = (e as { reason?: string }).reason;
   const cause = e.cause instanceof Error ? ` <- ${e.cause.message}` : "";
@@ -87,6 +99,8 @@ interface Load {
   lastSuccess: number[];
   /** Per caller: Date.now() of each success, oldest first. */
   successes: number[][];
+  /** Per caller: when the command of each success was issued (parallel to successes). */
+  issued: number[][];
   ops: number;
   crossed: number;
   stale: number;
@@ -105,6 +119,7 @@ function startLoad(c: ClusterClient, keys: readonly string[]): Load {
     stop: async () => undefined,
     lastSuccess: keys.map(() => 0),
     successes: keys.map(() => []),
+    issued: keys.map(() => []),
     ops: 0,
     crossed: 0,
     stale: 0,
@@ -121,6 +136,7 @@ function startLoad(c: ClusterClient, keys: readonly string[]): Load {
   const loops = keys.map(async (key, i) => {
     for (let n = 0; running; n++) {
       const value = `${i}:${n}`;
+      let issuedAt = Date.now();
       try {
         await track(c.set(key, value));
       } catch (err) {
@@ -131,11 +147,14 @@ function startLoad(c: ClusterClient, keys: readonly string[]): Load {
       load.ops++;
       load.lastSuccess[i] = Date.now();
       load.successes[i]?.push(load.lastSuccess[i] as number);
+      load.issued[i]?.push(issuedAt);
       try {
+        issuedAt = Date.now();
         const got = await track(c.get(key));
         load.ops++;
         load.lastSuccess[i] = Date.now();
         load.successes[i]?.push(load.lastSuccess[i] as number);
+        load.issued[i]?.push(issuedAt);
         // Another caller's value would be a crossed reply. An older value of
         // our own can be Redis losing an acknowledged write at a failover
         // (asynchronous replication): counted, not a client fault.
@@ -260,6 +279,30 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     // Writes still go to the master.
     expect(await reader.set(k, "w")).toBe("OK");
     expect(await writer.get(k)).toBe("w");
+    // preferReplica: a connected replica, else the master; the value either way.
+    const prefer = connectCluster(transport, { readFrom: "preferReplica" });
+    await prefer.connect();
+    expect(await prefer.get(k)).toBe("w");
+  });
+
+  it("runs a blocking command on its key's node, and closes gracefully", async () => {
+    const c = connectCluster(transport, { lazyConnect: true });
+    expect(c.status).toBe("idle");
+    const k = `${p}:blocking`;
+    const popped = c.command(["BLPOP", k, 5]);
+    await waitFor(async () => (await c.command(["CLIENT", "LIST"])) !== null, 5_000);
+    const other = connectCluster(transport);
+    await other.command(["RPUSH", k, "x"]);
+    expect(await popped).toEqual([k, "x"]);
+    await c.connect();
+    let closed = 0;
+    c.on("close", () => closed++);
+    const pending = c.get(k);
+    await c.close();
+    expect(await pending).toBeNull();
+    expect(c.status).toBe("closed");
+    expect(closed).toBe(1);
+    await expect(c.get(k)).rejects.toBeInstanceOf(ClientClosedError);
   });
 
   it("follows MOVED after a manual failover; maxRedirections bounds it with a typed error", async () => {
@@ -293,28 +336,54 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     c.on("redirect", (info) => redirects[info.kind]++);
     const keys = Array.from({ length: 16 }, (_, i) => `{${tag}}:caller:${i}`);
     const load = startLoad(c, keys);
+    // Multi-key commands on the moving slot too: TRYAGAIN while its keys are split, retried.
+    let multiRunning = true;
+    let multiOps = 0;
+    const multiErrors: RedisError[] = [];
+    const [m1, m2] = [`{${tag}}:multi:1`, `{${tag}}:multi:2`];
+    const multi = (async () => {
+      for (let n = 0; multiRunning; n++) {
+        try {
+          await c.command(["MSET", m1, `a${n}`, m2, `b${n}`]);
+          expect(await c.command(["MGET", m1, m2])).toEqual([`a${n}`, `b${n}`]);
+          multiOps++;
+        } catch (err) {
+          multiErrors.push(err as RedisError);
+        }
+      }
+    })();
     await waitFor(() => load.ops > 100, 10_000);
     let batches = 0;
     await cluster.migrateSlot(slot, target, {
       batch: 4,
-      // After the first keys moved, wait until callers have been sent there by ASK.
+      // Half of the MSET pair goes first: MSET gets TRYAGAIN until the other half follows.
+      firstKeys: [m1, ...keys.slice(0, 4)],
+      // After the first keys moved, wait until callers have been sent there by ASK, and MSET told TRYAGAIN.
       onStep: async (step) => {
-        if (step === "migrated-batch" && batches++ === 0) await waitFor(() => redirects.ask > 0, 10_000);
+        if (step === "migrated-batch" && batches++ === 0) await waitFor(() => redirects.ask > 0 && c.stats().tryAgain > 0, 10_000);
       },
     });
     await waitFor(() => redirects.moved > 0, 10_000);
     const opsAtMove = load.ops;
     await waitFor(() => load.ops > opsAtMove + 100, 10_000);
     await load.stop();
+    multiRunning = false;
+    await multi;
+    expect(multiErrors.map(describeError)).toEqual([]);
+    expect(multiOps).toBeGreaterThan(0);
     expect(load.unexpected.map(describeError)).toEqual([]);
     expect(load.crossed).toBe(0);
     expect(load.stale).toBe(0);
     expect(load.inflight).toBe(0);
     expect(c.stats().ask).toBeGreaterThan(0);
     expect(c.stats().moved).toBeGreaterThan(0);
+    expect(c.stats().tryAgain).toBeGreaterThan(0);
     expect(c.masterOf(slot)).toBe(target.address);
-    expect(await target.admin(["CLUSTER", "COUNTKEYSINSLOT", slot])).toBe(keys.length);
-    console.log(`[cluster] ${transport}: slot ${slot} migrated under load: ${load.ops} ops, ${redirects.ask} ASK, ${redirects.moved} MOVED`);
+    expect(await target.admin(["CLUSTER", "COUNTKEYSINSLOT", slot])).toBe(keys.length + 2);
+    console.log(
+      `[cluster] ${transport}: slot ${slot} migrated under load: ${load.ops} ops + ${multiOps} MSET/MGET pairs, ` +
+        `${redirects.ask} ASK, ${redirects.moved} MOVED, ${c.stats().tryAgain} TRYAGAIN`,
+    );
     await cluster.waitHealthy();
   }, 60_000);
 
@@ -327,20 +396,26 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     const onVictim = keys.map((_, i) => (owners[i] as RedisClusterNode).id === victim.id);
     expect(onVictim.filter(Boolean).length).toBeGreaterThan(0);
     const load = startLoad(c, keys);
-    await waitFor(() => load.ops > 200, 10_000);
+    // Every caller is under way before the kill.
+    await waitFor(() => load.successes.every((times) => times.length >= 10), 10_000);
     const f = await cluster.killMaster(keySlot(keys[0] as string));
     expect(f.old.id).toBe(victim.id);
-    // Every caller, those of the dead master's slots included, succeeds again.
-    await waitFor(() => load.lastSuccess.every((t) => t > f.startedAt), cluster.nodeTimeoutMs + 15_000);
-    // Recovery: until the last caller had its first success after the kill.
-    const firstAfter = load.successes.map((times) => times.find((t) => t > f.startedAt) as number);
-    const recoveryMs = Math.max(...firstAfter) - f.startedAt;
+    // Every caller, those of the dead master's slots included, is served a
+    // command it issued after the kill. Recovery: when the last one was.
+    const servedAfterKill = (): (number | undefined)[] =>
+      load.issued.map((issued, i) => {
+        const j = issued.findIndex((t) => t > f.startedAt);
+        return j === -1 ? undefined : load.successes[i]?.[j];
+      });
+    await waitFor(() => servedAfterKill().every((t) => t !== undefined), cluster.nodeTimeoutMs + 15_000);
+    const recoveryMs = Math.max(...(servedAfterKill() as number[])) - f.startedAt;
+    const pauseMs = Math.max(...load.successes.map((times) => longestGapEndingAfter(times, f.startedAt)));
     const opsAtRecovery = load.ops;
     await waitFor(() => load.ops > opsAtRecovery + 200, 10_000);
     await load.stop();
     console.log(
       `[cluster] ${transport}: kill -9 of ${f.old.address}: cluster promoted ${f.promoted.address} in ${f.doneAt - f.startedAt} ms; ` +
-        `every caller served again ${recoveryMs} ms after the kill; ${load.writesMaybeExecuted} writes in flight (maybeExecuted), ` +
+        `every caller served again ${recoveryMs} ms after the kill (longest caller pause ${pauseMs} ms); ${load.writesMaybeExecuted} writes in flight (maybeExecuted), ` +
         `${load.stale} stale reads (writes lost by async replication), stats ${JSON.stringify(c.stats())}`,
     );
     expect(load.unexpected.map(describeError)).toEqual([]);
@@ -360,5 +435,41 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     // Not one connection of ours on it (its master link and our probe aside).
     const list = await f.old.admin(["CLIENT", "LIST"]);
     expect(String(list)).not.toContain(`name=${CLIENT_NAME}`);
+  }, 90_000);
+
+  it("waits out every node down, then serves again without a restart", async () => {
+    const c = connectCluster(transport, { offlineQueue: { maxLength: 100 } });
+    await c.connect();
+    const keys = Array.from({ length: 12 }, (_, i) => `${p}:down:${i}`);
+    await Promise.all(keys.map((k) => c.set(k, "before")));
+    const dials = new Map<string, number>();
+    for (const n of c.nodes()) n.on("reconnecting", () => dials.set(`${n.options.port}`, (dials.get(`${n.options.port}`) ?? 0) + 1));
+    await Promise.all(cluster.nodes.map((n) => n.kill()));
+    const downAt = Date.now();
+    // Commands issued while every node is down: queued (pipelined) or retried with backoff (pooled).
+    const during = keys.map((k) => c.set(k, "during").catch((e: unknown) => e));
+    await waitFor(() => c.stats().refreshFailures >= 2, 10_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const outageMs = Date.now() - downAt;
+    // The backoff paces both the node clients' dials and the refreshes: no hot loop.
+    for (const [port, n] of dials) expect(n, `dials to ${port} in ${outageMs} ms`).toBeLessThan(outageMs / 50);
+    // Refreshes back off too (100 ms doubling to 2 s while they fail).
+    expect(c.stats().refreshFailures).toBeLessThan(12);
+    await Promise.all(cluster.nodes.map((n) => n.restart()));
+    await cluster.waitHealthy();
+    const outcomes = await Promise.all(during);
+    for (const o of outcomes) {
+      // Served once the cluster was back; or given up with a typed error (pooled: each
+      // try waits for one dial, within maxRedirections; or written on a socket whose
+      // death was not yet seen: maybeExecuted).
+      if (o !== "OK") expect(o).toBeInstanceOf(RedisErrorClass);
+    }
+    await waitFor(async () => (await c.set(keys[0] as string, "after").catch(() => "no")) === "OK", 20_000);
+    await Promise.all(keys.map((k) => c.set(k, "after")));
+    expect(await c.mget(...keys)).toEqual(keys.map(() => "after"));
+    console.log(
+      `[cluster] ${transport}: every node down for ${Date.now() - downAt} ms; ${outcomes.filter((o) => o === "OK").length}/${keys.length} commands issued meanwhile served; ` +
+        `dials per node ${JSON.stringify([...dials.values()])}; stats ${JSON.stringify(c.stats())}`,
+    );
   }, 90_000);
 });

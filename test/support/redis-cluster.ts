@@ -87,6 +87,8 @@ export interface FailoverResult {
 export interface MigrateOptions {
   /** Keys per MIGRATE. Default 10. */
   batch?: number;
+  /** Keys to migrate first, in one MIGRATE of their own (e.g. half of a multi-key pair, to produce TRYAGAIN). */
+  firstKeys?: string[];
   /** Called after IMPORTING/MIGRATING are set, and after each MIGRATE batch (to let load hit ASK). */
   onStep?: (step: "migrating" | "migrated-batch") => Promise<void> | void;
 }
@@ -509,6 +511,10 @@ class Cluster implements RedisCluster {
     await to.admin(["CLUSTER", "SETSLOT", slot, "IMPORTING", source.id]);
     await source.admin(["CLUSTER", "SETSLOT", slot, "MIGRATING", to.id]);
     await options.onStep?.("migrating");
+    if (options.firstKeys !== undefined && options.firstKeys.length > 0) {
+      await source.admin(["MIGRATE", HOST, to.port, "", 0, 5000, "REPLACE", "KEYS", ...options.firstKeys], 10_000);
+      await options.onStep?.("migrated-batch");
+    }
     for (;;) {
       const keys = await source.admin(["CLUSTER", "GETKEYSINSLOT", slot, batch]);
       if (!Array.isArray(keys) || keys.length === 0) break;
