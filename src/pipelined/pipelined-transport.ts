@@ -19,7 +19,13 @@ type State =
   /** attempt: the dial that made this connection; since: when it became ready. */
   | { kind: "ready"; conn: RespSocket; attempt: number; since: number }
   | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
-  | { kind: "closing"; conn: RespSocket }
+  /**
+   * close() was called: accepted commands still go out and get their replies.
+   * conn is undefined while the dial `dial` is still under way (issue 10
+   * review: closing mid-dial used to fail commands it could still send).
+   */
+  | { kind: "closing"; conn: RespSocket; dial?: undefined }
+  | { kind: "closing"; conn: undefined; dial: State }
   | { kind: "closed"; error: RedisError | undefined };
 
 /** How long a connection must stay up before its loss is redialled at once. */
@@ -146,9 +152,9 @@ export class PipelinedTransport implements Transport {
     if (st.kind === "closed") return isolated;
     const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
     if (st.kind === "ready") {
-      this.state = { kind: "closing", conn: st.conn };
-      this.flush(); // accepted commands still go out; close() waits for their replies
-      if (st.conn.inflightCount === 0) st.conn.end();
+      this.enterClosing(st.conn);
+    } else if (st.kind === "connecting") {
+      this.state = { kind: "closing", conn: undefined, dial: st };
     } else if (st.kind !== "closing") {
       this.enterClosed(undefined);
     }
@@ -160,7 +166,7 @@ export class PipelinedTransport implements Transport {
     this.isolated?.destroy();
     if (st.kind === "closed") return;
     if (st.kind === "ready" || st.kind === "closing") {
-      for (const r of st.conn.abandon()) r.failClosed();
+      for (const r of st.conn?.abandon() ?? []) r.failClosed();
     }
     this.enterClosed(undefined);
   }
@@ -219,7 +225,7 @@ export class PipelinedTransport implements Transport {
 
   private flush(): void {
     const st = this.state;
-    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn.needsDrain || this.queue.length === 0) return;
+    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn === undefined || st.conn.needsDrain || this.queue.length === 0) return;
     st.conn.writeQueue(this.queue);
   }
 
@@ -238,7 +244,11 @@ export class PipelinedTransport implements Transport {
         },
       });
     } catch (err) {
-      if (this.state !== st) return; // closed or destroyed while dialing
+      if (this.state !== st) {
+        // Closed or destroyed while dialing; a close() that waited for this dial ends now.
+        if (this.closingAfter(st)) this.enterClosed(undefined);
+        return;
+      }
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
       // enterClosed(error) reports a fatal error itself: once.
       if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) {
@@ -250,10 +260,22 @@ export class PipelinedTransport implements Transport {
       return;
     }
     if (this.state !== st) {
-      conn.abandon();
+      if (this.closingAfter(st)) this.enterClosing(conn);
+      else conn.abandon();
       return;
     }
     this.enterReady(conn, attempt);
+  }
+
+  /** Is the client closing and waiting for the dial `dial`? */
+  private closingAfter(dial: State): boolean {
+    return this.state.kind === "closing" && this.state.dial === dial;
+  }
+
+  private enterClosing(conn: RespSocket): void {
+    this.state = { kind: "closing", conn };
+    this.flush(); // accepted commands still go out; close() waits for their replies
+    if (conn.inflightCount === 0 && this.queue.length === 0) conn.end();
   }
 
   private enterReady(conn: RespSocket, attempt: number): void {

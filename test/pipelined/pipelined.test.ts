@@ -138,6 +138,18 @@ describe("pipelined transport", () => {
     expect(await c.command(["GET", "r"])).toBe("2");
   });
 
+  it("close() while the first dial is under way still sends what was accepted", async () => {
+    const c = client();
+    expect(c.status).toBe("connecting");
+    const set = c.command(["SET", "closing:k", "v"]);
+    const closed = c.close();
+    await expect(c.command(["GET", "closing:k"])).rejects.toBeInstanceOf(ClientClosedError);
+    expect(await set).toBe("OK");
+    await closed;
+    expect(c.status).toBe("closed");
+    expect(await server.admin(["GET", "closing:k"])).toBe("v");
+  });
+
   it("rejects beyond maxPending while connected", async () => {
     const c = client({ maxPending: 5 });
     await c.connect();
