@@ -1,17 +1,14 @@
 // The pooled transport: many sockets (a generic-pool), one command at a time
 // on each. A command waits in our own line (bounded, acquireTimeoutMs) for a
 // socket, is written, and when it settles the socket goes to the next caller
-// in line or back to the pool if the socket is clean (a reply or an error
-// reply came, nothing in flight), or is destroyed otherwise (timeout, abort,
-// connection or protocol error: its late reply must never reach another
-// caller). Creates go through a DialGate (reconnect backoff, one probe while
-// the server is down); while no socket is alive a failed dial rejects the
-// callers waiting, so they learn of it in one dial, not at acquireTimeoutMs.
+// (socket-dispatch.ts). Creates go through a DialGate (reconnect backoff, one
+// probe while the server is down); while no socket is alive a failed dial
+// rejects the callers waiting, so they learn of it in one dial, not at
+// acquireTimeoutMs. Orphan acquires (their caller left) drive the
+// backoff-paced redial while the server is down.
 //
-// generic-pool only ever sees as many acquires as it has room for sockets;
-// an acquire whose caller left (timed out, aborted, rejected) is an orphan:
-// whatever it yields goes to the next caller in line or back to the pool.
-// Orphans drive the backoff-paced redial while the server is down.
+// This file is the transport's lifecycle (one State), admission to the line,
+// and what happens when a socket opens or closes.
 //
 // Offline queue (differs from pipelined, on purpose): while the last dial
 // failed and no socket is open, a new command waits for the next dial only
@@ -19,19 +16,19 @@
 // fails too; `offlineQueue: false` rejects it at once; `offlineQueue.maxLength`
 // bounds how many wait so.
 import type { Pool } from "generic-pool";
-import { createBackoff } from "../connection/backoff.js";
+import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { handshakeCommands, openConnection } from "../connection/handshake.js";
-import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError, ReplyError } from "../errors.js";
+import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
-import { Request, RequestState } from "../request.js";
+import { RequestState, type Request } from "../request.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { DialGate } from "./dial-gate.js";
 import { LentConnection } from "./lent-connection.js";
 import { PooledSocket, Tombstone, type Slot } from "./pooled-socket.js";
+import { SocketDispatch } from "./socket-dispatch.js";
 import { createSocketPool } from "./socket-pool.js";
-import { WaiterQueue, type LendTicket, type Waiter } from "./waiters.js";
-
-/** What `client.poolStats()` reports. */
+import { SocketSet } from "./socket-set.js";
+import { WaiterQueue, type LendTicket } from "./waiters.js";
 
 type State =
   | { kind: "idle" }
@@ -40,9 +37,6 @@ type State =
   | { kind: "closing"; tearingDown: boolean }
   | { kind: "closed"; error: RedisError | undefined };
 
-const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
-
-const ignore = (): void => undefined;
 
 export class PooledTransport implements Transport {
   private state: State = { kind: "idle" };
@@ -50,9 +44,8 @@ export class PooledTransport implements Transport {
   private readonly gate: DialGate<PooledSocket>;
   private readonly waiters: WaiterQueue;
   /** Every socket generic-pool holds (until it is destroyed). */
-  private readonly sockets = new Set<PooledSocket>();
-  /** pool.acquire() calls not answered yet. */
-  private acquiring = 0;
+  private readonly sockets = new SocketSet();
+  private readonly line: SocketDispatch;
   private lastError: RedisError | undefined;
   /** A socket opened since the last failed dial: status "ready", connect() resolved. */
   private up = false;
@@ -61,10 +54,6 @@ export class PooledTransport implements Transport {
   private resolveClose: (() => void) | undefined;
   /** Resolves once every socket is closed, after close() or destroy(). */
   private teardownDone: Promise<void> = Promise.resolve();
-  /** Sentinel (issue 11): sockets to a server we left (invalidate()); never lent again. */
-  private readonly stale = new WeakSet<PooledSocket>();
-  /** Sentinel (issue 11): bumped by invalidate(); a socket dialed under an older one is stale. */
-  private generation = 0;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -79,7 +68,7 @@ export class PooledTransport implements Transport {
         failed: (info) => this.onDialFailed(info.error, info.attempt, info.delayMs),
         due: () => {
           this.topUp();
-          this.pump();
+          this.line.pump();
         },
       },
     );
@@ -88,12 +77,22 @@ export class PooledTransport implements Transport {
       {
         create: () => (this.gate.isClosed ? Promise.resolve(new Tombstone()) : this.gate.dial(() => this.openSocket())),
         destroy: (slot) => this.destroySlot(slot),
-        usable: (slot) => slot instanceof Tombstone || (slot.usable && !this.stale.has(slot)),
+        usable: (slot) => slot instanceof Tombstone || (slot.usable && !this.sockets.isStale(slot)),
         // Idle sockets above min close after idleTimeoutMs (0: never).
-        expired: (slot, idleMs) => !(slot instanceof Tombstone) && idleTimeoutMs > 0 && idleMs >= idleTimeoutMs && this.openCount() > min,
+        expired: (slot, idleMs) => !(slot instanceof Tombstone) && idleTimeoutMs > 0 && idleMs >= idleTimeoutMs && this.sockets.openCount() > min,
       },
       { min, max, evictionRunIntervalMs: Math.max(10, Math.min(1000, idleTimeoutMs > 0 ? idleTimeoutMs : 1000)) },
     );
+    this.line = new SocketDispatch({
+      pool: this.pool,
+      waiters: this.waiters,
+      gate: this.gate,
+      sockets: this.sockets,
+      max,
+      isServing: () => this.state.kind === "open" || this.state.kind === "closing",
+      isClosed: () => this.state.kind === "closed",
+      settled: () => this.maybeFinishClose(),
+    });
   }
 
   get status(): ClientStatus {
@@ -106,24 +105,17 @@ export class PooledTransport implements Transport {
   }
 
   poolStats(): PoolStats {
-    let available = 0;
-    let borrowed = 0;
-    for (const ps of this.sockets) {
-      if (!ps.conn.isOpen) continue;
-      if (ps.role.kind === "idle") available++;
-      else if (ps.role.kind !== "retired") borrowed++;
-    }
-    return { size: available + borrowed, available, borrowed, pending: this.waiters.live };
+    return this.sockets.stats(this.waiters.live);
   }
 
   connect(): Promise<void> {
     const refusal = this.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    if (this.up || this.openCount() > 0) return Promise.resolve();
+    if (this.up || this.sockets.openCount() > 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.readyWaiters.push({ resolve, reject });
       // Dial one socket (it goes to the pool, idle) unless one is on its way.
-      if (this.acquiring === 0 && this.pool.available === 0) this.acquireOne();
+      if (this.line.acquiring === 0 && this.pool.available === 0) this.line.acquireOne();
     });
   }
 
@@ -134,7 +126,7 @@ export class PooledTransport implements Transport {
       return;
     }
     this.waiters.add(req);
-    this.pump();
+    this.line.pump();
   }
 
   async withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
@@ -143,7 +135,7 @@ export class PooledTransport implements Transport {
     try {
       return await fn(lent);
     } finally {
-      this.giveBack(ps, lent);
+      this.line.giveBack(ps, lent);
     }
   }
 
@@ -172,11 +164,11 @@ export class PooledTransport implements Transport {
   destroy(): void {
     if (this.state.kind === "closed") return;
     this.enterClosed(undefined);
-    for (const ps of [...this.sockets]) {
+    for (const ps of this.sockets.snapshot()) {
       if (ps.role.kind !== "job" && ps.role.kind !== "lent") continue;
       const unanswered = ps.conn.abandon();
       ps.noteClosed();
-      this.retire(ps);
+      this.line.retire(ps);
       for (const r of unanswered) r.failClosed();
     }
   }
@@ -190,11 +182,7 @@ export class PooledTransport implements Transport {
   invalidate(): void {
     const st = this.state.kind;
     if (st !== "open" && st !== "closing") return;
-    this.generation++;
-    for (const ps of this.sockets) {
-      this.stale.add(ps);
-      if (ps.role.kind === "idle") ps.conn.destroy();
-    }
+    this.sockets.invalidate();
     this.gate.expedite();
   }
 
@@ -231,148 +219,15 @@ export class PooledTransport implements Transport {
       }
       const ticket: LendTicket = { grant: resolve, fail: reject };
       this.waiters.add(ticket);
-      this.pump();
+      this.line.pump();
     });
-  }
-
-  /** Ask generic-pool for as many sockets as callers wait, within max. */
-  private pump(): void {
-    const st = this.state.kind;
-    if (st !== "open" && st !== "closing") return;
-    const max = this.options.pool.max;
-    while (this.waiters.live > this.acquiring && this.pool.borrowed + this.acquiring < max) this.acquireOne();
-  }
-
-  private acquireOne(): void {
-    this.acquiring++;
-    this.pool.acquire().then(
-      (slot) => {
-        this.acquiring--;
-        this.dispatch(slot);
-      },
-      () => {
-        // Only a draining pool rejects, and by then nobody waits.
-        this.acquiring--;
-      },
-    );
-  }
-
-  /** A slot came out of generic-pool (possibly for an acquire whose caller left). */
-  private dispatch(slot: Slot): void {
-    if (slot instanceof Tombstone) {
-      void this.pool.destroy(slot).catch(ignore);
-      return;
-    }
-    this.serveNext(slot);
-  }
-
-  /** `ps` is borrowed and clean: give it to the next caller in line, or back to the pool. */
-  private serveNext(ps: PooledSocket): void {
-    if (this.state.kind === "closed" || this.stale.has(ps)) {
-      this.retire(ps); // retire() pumps: a waiter gets a fresh socket
-      return;
-    }
-    const w = this.waiters.take();
-    if (w === undefined) {
-      ps.role = { kind: "idle" };
-      void this.pool.release(ps).catch(ignore);
-      this.maybeFinishClose();
-      return;
-    }
-    if (!ps.usable) {
-      // Closed by the server between validation and now: nothing was
-      // written, so the caller tries once more on a fresh socket.
-      this.retire(ps);
-      this.putBack(w);
-      return;
-    }
-    const t = w.target;
-    if ("promise" in t) {
-      this.run(ps, t);
-    } else {
-      ps.role = { kind: "lent" };
-      if (!ps.proven) this.writeProbe(ps);
-      t.grant(ps);
-    }
-  }
-
-  private putBack(w: Waiter): void {
-    const t = w.target;
-    if (w.requeued) {
-      if ("promise" in t) t.failConnection(undefined);
-      else t.fail(new ConnectionError("The pooled connection closed before it could be lent", "socket-closed", false));
-      return;
-    }
-    w.requeued = true;
-    this.waiters.readd(w);
-    this.pump();
-  }
-
-  private run(ps: PooledSocket, req: Request): void {
-    ps.role = { kind: "job", req };
-    req.whenSettled(() => this.jobSettled(ps, req));
-    if (!ps.proven && req.blocking) this.writeProbe(ps);
-    ps.conn.write(req);
-  }
-
-  /**
-   * A new socket is proven by its first reply; a blocking command or a lent
-   * connection may hold that back for long, and with it every other dial
-   * (DialGate). A PING written just ahead answers at once.
-   */
-  private writeProbe(ps: PooledSocket): void {
-    const ping = new Request(["PING"], undefined, 0);
-    ping.promise.then(
-      () => this.prove(ps),
-      (err: unknown) => {
-        if (err instanceof ReplyError) this.prove(ps); // the server answered
-      },
-    );
-    ps.conn.write(ping);
-  }
-
-  private jobSettled(ps: PooledSocket, req: Request): void {
-    if (ps.role.kind !== "job" || ps.role.req !== req) return;
-    // A reply or an error reply leaves the socket clean. A timeout or an abort
-    // leaves the request in flight: its late reply would reach the next caller.
-    if (ps.clean) {
-      this.prove(ps);
-      this.serveNext(ps);
-    } else {
-      this.retire(ps);
-    }
-  }
-
-  private giveBack(ps: PooledSocket, lent: LentConnection): void {
-    const reusable = lent.release();
-    if (ps.role.kind !== "lent") return; // destroy() took it already
-    if (lent.answered) this.prove(ps);
-    if (reusable) this.serveNext(ps);
-    else this.retire(ps);
-  }
-
-  /** The server answered on `ps`: the first time, that proves the dial (see DialGate). */
-  private prove(ps: PooledSocket): void {
-    if (ps.proven) return;
-    ps.proven = true;
-    this.gate.proven(ps);
-  }
-
-  /** Destroy a borrowed socket through generic-pool; it will not be lent again. */
-  private retire(ps: PooledSocket): void {
-    if (ps.role.kind === "retired") return;
-    ps.role = { kind: "retired" };
-    this.sockets.delete(ps);
-    void this.pool.destroy(ps).catch(ignore);
-    this.pump();
-    this.maybeFinishClose();
   }
 
   // ---- sockets -----------------------------------------------------------------
 
   private async openSocket(): Promise<PooledSocket> {
     let ps: PooledSocket | undefined;
-    const generation = this.generation;
+    const generation = this.sockets.dialGeneration;
     const conn = await openConnection(this.options, {
       onClose: (error, unanswered) => {
         if (ps !== undefined) this.onSocketClosed(ps, error, unanswered);
@@ -387,8 +242,7 @@ export class PooledTransport implements Transport {
       this.events.ready();
       for (const w of this.readyWaiters.splice(0)) w.resolve();
     }
-    this.sockets.add(ps);
-    if (generation !== this.generation) this.stale.add(ps); // dialed before invalidate(): maybe the old server
+    this.sockets.add(ps, generation);
     return ps;
   }
 
@@ -414,7 +268,7 @@ export class PooledTransport implements Transport {
     if (!ps.proven) {
       // Closed before the server ever answered on it. Only a close we did not
       // ask for counts against the server (a listener that accepts and drops).
-      if (role.kind === "retired" || ps.quiet || this.stale.has(ps) || this.state.kind !== "open") this.gate.withdrawn(ps);
+      if (role.kind === "retired" || ps.quiet || this.sockets.isStale(ps) || this.state.kind !== "open") this.gate.withdrawn(ps);
       else this.gate.disproved(ps, new ConnectionError("The server closed a new connection before answering anything", "connect-failed", false, { cause: error }));
     }
     if (role.kind !== "job") {
@@ -423,7 +277,7 @@ export class PooledTransport implements Transport {
       for (const r of unanswered) r.failConnection(error);
       return;
     }
-    this.retire(ps);
+    this.line.retire(ps);
     for (const r of unanswered) {
       if (r === role.req && this.mayRetry(r)) {
         // Written and unanswered: it may have run. A read is worth one more
@@ -431,7 +285,7 @@ export class PooledTransport implements Transport {
         r.retried = true;
         r.state = RequestState.Queued;
         this.waiters.add(r, true);
-        this.pump();
+        this.line.pump();
       } else {
         r.failConnection(error);
       }
@@ -442,15 +296,9 @@ export class PooledTransport implements Transport {
     return this.options.retryReadOnly && r.readOnly && !r.retried && r.state === RequestState.Written && this.state.kind === "open";
   }
 
-  private openCount(): number {
-    let n = 0;
-    for (const ps of this.sockets) if (ps.conn.isOpen) n++;
-    return n;
-  }
-
   /** The last dial failed and no socket is open: nothing can be served until a dial succeeds. */
   private isOffline(): boolean {
-    return this.gate.failing && this.openCount() === 0;
+    return this.gate.failing && this.sockets.openCount() === 0;
   }
 
   /**
@@ -462,7 +310,7 @@ export class PooledTransport implements Transport {
     if (this.state.kind !== "open") return;
     const { min, max } = this.options.pool;
     if (min === 0 || this.pool.available > 0) return;
-    for (let need = min - this.pool.size; need > 0 && this.pool.borrowed + this.acquiring < max; need--) this.acquireOne();
+    for (let need = min - this.pool.size; need > 0 && this.pool.borrowed + this.line.acquiring < max; need--) this.line.acquireOne();
   }
 
   // ---- health and lifecycle ------------------------------------------------------
@@ -472,28 +320,26 @@ export class PooledTransport implements Transport {
     this.lastError = error;
     this.up = false;
     if (this.state.kind === "closed") return;
-    if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) {
+    if (isFatalConnectError(error)) {
       // A wrong password stays wrong: end here, no retry loop.
       this.enterClosed(error);
       return;
     }
-    const policy = this.options.reconnect;
-    if (policy === false || attempt > policy.maxAttempts) {
-      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
+    const exhausted = reconnectExhausted(this.options.reconnect, attempt, error);
+    if (exhausted !== undefined) {
       this.events.error(error);
-      this.enterClosed(new ConnectionError(`Could not connect (${why}): ${error.message}`, "reconnect-exhausted", false, { cause: error }));
+      this.enterClosed(exhausted);
       return;
     }
     this.events.error(error);
     this.events.reconnecting({ attempt, delayMs });
-    if (this.openCount() === 0) this.waiters.failAll(error);
+    if (this.sockets.openCount() === 0) this.waiters.failAll(error);
   }
 
   private maybeFinishClose(): void {
     const st = this.state;
     if (st.kind !== "closing" || st.tearingDown) return;
-    if (this.waiters.live > 0) return;
-    for (const ps of this.sockets) if (ps.role.kind === "job" || ps.role.kind === "lent") return;
+    if (this.waiters.live > 0 || this.sockets.anyBorrowed()) return;
     this.state = { kind: "closing", tearingDown: true };
     this.teardownDone = this.teardown();
     void this.teardownDone.then(() => this.enterClosed(undefined));

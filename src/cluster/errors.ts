@@ -1,7 +1,7 @@
 // Cluster errors (issue 10). Like every respite error they carry data
 // (`code`, `maybeExecuted`, and here the slots or the redirection count) so
 // callers branch on fields, never on message text.
-import { RedisError, type RedisErrorOptions } from "../errors.js";
+import { RedisError, ReplyError, type RedisErrorOptions } from "../errors.js";
 
 /**
  * A command (or an atomic batch) names keys in more than one hash slot, so no
@@ -37,4 +37,13 @@ export class RedirectionLimitError extends RedisError {
     this.command = command;
     this.redirections = redirections;
   }
+}
+
+/**
+ * No node serves `slot` in the topology we have. Handled as the server's own
+ * CLUSTERDOWN would be (wait, refresh, route again), so it is one: a
+ * ReplyError with that code, never shown to a caller except as a cause.
+ */
+export function slotNotServed(slot: number | undefined, command: string): ReplyError {
+  return new ReplyError(`CLUSTERDOWN Hash slot ${String(slot)} not served`, command);
 }

@@ -142,3 +142,34 @@ export function addressesOf(topology: Topology): { masters: Set<Address>; replic
   for (const s of topology.shards) for (const r of s.replicas) if (!masters.has(r)) replicas.add(r);
   return { masters, replicas };
 }
+
+/** MOVED: `slot` is served by `to` from now on (until the next refresh says otherwise). */
+export function moveSlot(topology: Topology, slot: number, to: Address): void {
+  if (slot < 0 || slot >= SLOT_COUNT) return;
+  let shard = topology.shards.find((s) => s.master === to);
+  if (shard === undefined) {
+    shard = { master: to, replicas: [] };
+    topology.shards.push(shard);
+  }
+  topology.slots[slot] = shard;
+}
+
+/** Does any slot have another master (or none) in `next`? */
+export function mastersChanged(prev: Topology, next: Topology): boolean {
+  for (let s = 0; s < SLOT_COUNT; s++) if (prev.slots[s]?.master !== next.slots[s]?.master) return true;
+  return false;
+}
+
+/** One slot per master (the lowest it serves): routing by it reaches that master, or whoever took its slots over. */
+export function oneSlotPerMaster(topology: Topology): number[] {
+  const firstSlots: number[] = [];
+  const seen = new Set<Address>();
+  for (let s = 0; s < SLOT_COUNT; s++) {
+    const shard = topology.slots[s];
+    if (shard !== undefined && !seen.has(shard.master)) {
+      seen.add(shard.master);
+      firstSlots.push(s);
+    }
+  }
+  return firstSlots;
+}

@@ -5,7 +5,7 @@
 // receiver side lives in RespSocket. The connection's life is one explicit
 // state (see ARCHITECTURE.md), changed only by the enter*() transitions.
 import { openConnection } from "../connection/handshake.js";
-import { createBackoff } from "../connection/backoff.js";
+import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import type { RespSocket } from "../connection/resp-socket.js";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
@@ -31,7 +31,6 @@ type State =
 /** How long a connection must stay up before its loss is redialled at once. */
 const STABLE_CONNECTION_MS = 1000;
 
-const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
 
 export class PipelinedTransport implements Transport {
   private state: State = { kind: "idle" };
@@ -251,7 +250,7 @@ export class PipelinedTransport implements Transport {
       }
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
       // enterClosed(error) reports a fatal error itself: once.
-      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) {
+      if (isFatalConnectError(error)) {
         this.enterClosed(error);
         return;
       }
@@ -286,10 +285,9 @@ export class PipelinedTransport implements Transport {
   }
 
   private enterBackoff(attempt: number, cause: RedisError): void {
-    const policy = this.options.reconnect;
-    if (policy === false || attempt > policy.maxAttempts) {
-      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
-      this.enterClosed(new ConnectionError(`Could not connect (${why}): ${cause.message}`, "reconnect-exhausted", false, { cause }));
+    const exhausted = reconnectExhausted(this.options.reconnect, attempt, cause);
+    if (exhausted !== undefined) {
+      this.enterClosed(exhausted);
       return;
     }
     const delayMs = this.backoffDelay(attempt);

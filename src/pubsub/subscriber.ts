@@ -10,14 +10,19 @@
 // subscribed again, and `resubscribed` tells the application, which may have
 // missed messages in between (pub/sub is fire-and-forget: Redis keeps nothing
 // for a disconnected subscriber).
-import { createBackoff } from "../connection/backoff.js";
+//
+// This file is the connection and the wire; listeners.ts holds what is
+// wanted, pending-subscribes.ts the subscribe() calls awaiting confirmation.
+import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import { openConnection } from "../connection/handshake.js";
 import type { RespSocket } from "../connection/resp-socket.js";
-import { ClientClosedError, ConnectionError, ProtocolError, RedisError, ReplyError, TimeoutError } from "../errors.js";
+import { ClientClosedError, ConnectionError, ProtocolError, RedisError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import { encodeCommand } from "../protocol/encode.js";
+import { ListenerRegistry, type AnyListener, type Kind } from "./listeners.js";
+import { PendingSubscribes } from "./pending-subscribes.js";
 
 /** Called for each message on a subscribed channel. */
 export type MessageListener<M extends string | Buffer = string> = (message: M, channel: string) => void;
@@ -36,11 +41,6 @@ export interface SubscriberEvents {
   error(error: RedisError): void;
 }
 
-type Kind = "channel" | "pattern";
-type AnyListener = (message: string | Buffer, channel: string, pattern: string) => void;
-/** listener -> wants Buffers */
-type Listeners = Map<AnyListener, boolean>;
-
 const SUBSCRIBE: Record<Kind, string> = { channel: "SUBSCRIBE", pattern: "PSUBSCRIBE" };
 const UNSUBSCRIBE: Record<Kind, string> = { channel: "UNSUBSCRIBE", pattern: "PUNSUBSCRIBE" };
 
@@ -55,15 +55,6 @@ interface Op {
   done?: (error?: ReplyError) => void;
 }
 
-/** A subscribe() call waiting for its names to be confirmed. */
-interface Waiter {
-  kind: Kind;
-  pending: Set<string>;
-  resolve(): void;
-  reject(error: RedisError): void;
-  timer: NodeJS.Timeout | undefined;
-}
-
 type State =
   | { kind: "idle" }
   | { kind: "connecting" }
@@ -71,17 +62,14 @@ type State =
   | { kind: "backoff"; timer: NodeJS.Timeout }
   | { kind: "closed"; error: RedisError | undefined };
 
-const FATAL_REASONS = new Set(["auth-failed", "handshake-failed"]);
 
 export class Subscriber {
   private state: State = { kind: "idle" };
-  private readonly wanted: Record<Kind, Map<string, Listeners>> = { channel: new Map(), pattern: new Map() };
+  private readonly wanted = new ListenerRegistry();
   /** Confirmed on the current socket. */
   private readonly active: Record<Kind, Set<string>> = { channel: new Set(), pattern: new Set() };
   private readonly ops = new Deque<Op>();
-  private readonly waiters = new Set<Waiter>();
-  /** name -> the subscribe() calls still waiting for it (so a confirmation costs O(its waiters)). */
-  private readonly waitingFor: Record<Kind, Map<string, Set<Waiter>>> = { channel: new Map(), pattern: new Map() };
+  private readonly pending = new PendingSubscribes();
   private readonly backoffDelay: (attempt: number) => number;
   private everReady = false;
   /**
@@ -100,7 +88,7 @@ export class Subscriber {
 
   /** Channels (or patterns) that have at least one listener. */
   subscriptions(kind: Kind): string[] {
-    return [...this.wanted[kind].keys()];
+    return this.wanted.names(kind);
   }
 
   subscribe(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
@@ -115,60 +103,25 @@ export class Subscriber {
     } catch (err) {
       return Promise.reject(err);
     }
-    const fresh: string[] = [];
-    for (const name of list) {
-      let listeners = this.wanted[kind].get(name);
-      if (listeners === undefined) {
-        listeners = new Map();
-        this.wanted[kind].set(name, listeners);
-        fresh.push(name);
-      }
-      listeners.set(listener, options?.returnBuffers === true);
-    }
+    const fresh = this.wanted.add(kind, list, listener, options?.returnBuffers === true);
     if (st.kind === "ready" && fresh.length > 0) this.send(st.conn, { kind, subscribe: true, names: fresh, next: 0 });
     if (st.kind === "idle") void this.enterConnecting(0);
     const pending = new Set(list.filter((n) => !this.active[kind].has(n)));
     if (pending.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { kind, pending, resolve, reject, timer: undefined };
-      const timeoutMs = this.options.commandTimeoutMs;
-      if (timeoutMs > 0) {
-        waiter.timer = setTimeout(() => {
-          // A caller told "failed" must not keep receiving messages.
-          this.dropWaiter(waiter);
-          void this.unsubscribe(kind, list, listener);
-          reject(new TimeoutError(SUBSCRIBE[kind], timeoutMs, true));
-        }, timeoutMs);
-      }
-      this.waiters.add(waiter);
-      for (const name of pending) {
-        let set = this.waitingFor[kind].get(name);
-        if (set === undefined) this.waitingFor[kind].set(name, (set = new Set()));
-        set.add(waiter);
-      }
-    });
+    // On timeout: a caller told "failed" must not keep receiving messages.
+    return this.pending.wait(kind, pending, SUBSCRIBE[kind], this.options.commandTimeoutMs, () => void this.unsubscribe(kind, list, listener));
   }
 
   /** Remove `listener` (or every listener) from `names` (or from everything); unsubscribe names left without listeners. */
   unsubscribe(kind: Kind, names: string | readonly string[] | undefined, listener: AnyListener | undefined): Promise<void> {
     let list: string[];
     try {
-      list = names === undefined ? [...this.wanted[kind].keys()] : nameList(UNSUBSCRIBE[kind], names, true);
+      list = names === undefined ? this.wanted.names(kind) : nameList(UNSUBSCRIBE[kind], names, true);
     } catch (err) {
       return Promise.reject(err);
     }
-    const gone: string[] = [];
-    for (const name of list) {
-      const listeners = this.wanted[kind].get(name);
-      if (listeners === undefined) continue;
-      if (listener !== undefined) listeners.delete(listener);
-      else listeners.clear();
-      if (listeners.size === 0) {
-        this.wanted[kind].delete(name);
-        gone.push(name);
-        this.forgetPending(kind, name);
-      }
-    }
+    const gone = this.wanted.remove(kind, list, listener);
+    for (const name of gone) this.pending.settled(kind, name);
     const st = this.state;
     if (st.kind !== "ready" || gone.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.send(st.conn, { kind, subscribe: false, names: gone, next: 0, done: () => resolve() }));
@@ -203,10 +156,10 @@ export class Subscriber {
     const type = text(reply[0]);
     switch (type) {
       case "message":
-        this.dispatch("channel", text(reply[1]), reply[2], undefined);
+        this.wanted.deliver("channel", text(reply[1]), reply[2], undefined, this.listenerFailed);
         return true;
       case "pmessage":
-        this.dispatch("pattern", text(reply[1]), reply[3], text(reply[2]));
+        this.wanted.deliver("pattern", text(reply[1]), reply[3], text(reply[2]), this.listenerFailed);
         return true;
       case "subscribe":
       case "psubscribe":
@@ -218,6 +171,8 @@ export class Subscriber {
     }
   };
 
+  private readonly listenerFailed = (error: RedisError): void => this.events.error(error);
+
   private readonly onPushError = (error: ReplyError): boolean => {
     const op = this.ops.shift();
     if (op === undefined) return false;
@@ -227,8 +182,8 @@ export class Subscriber {
       // not work on any socket, so they stop being wanted and their callers learn why.
       for (const name of op.names) {
         if (this.active[op.kind].has(name)) continue;
-        this.wanted[op.kind].delete(name);
-        for (const w of this.takeWaiting(op.kind, name)) this.settleWaiter(w, error);
+        this.wanted.drop(op.kind, name);
+        this.pending.refused(op.kind, name, error);
       }
     }
     op.done?.(error);
@@ -244,79 +199,17 @@ export class Subscriber {
     if (finished) this.ops.shift();
     if (name !== null && !subscribe) {
       this.active[kind].delete(name);
-    } else if (name !== null && this.wanted[kind].has(name)) {
+    } else if (name !== null && this.wanted.has(kind, name)) {
       // (A name unsubscribed meanwhile stays inactive; its UNSUBSCRIBE follows.)
       this.active[kind].add(name);
-      this.forgetPending(kind, name);
+      this.pending.settled(kind, name);
     }
     if (finished) op.done?.();
     return true;
   }
 
-  /** `name` is the channel, or for a pattern message the pattern (and `patternChannel` the channel). */
-  private dispatch(kind: Kind, name: string, payload: Reply, patternChannel: string | undefined): void {
-    const listeners = this.wanted[kind].get(name);
-    if (listeners === undefined || listeners.size === 0) return;
-    if (!Buffer.isBuffer(payload) && typeof payload !== "string") return;
-    const channel = patternChannel ?? name;
-    const pattern = kind === "pattern" ? name : "";
-    let asText: string | undefined;
-    // A snapshot: a listener may unsubscribe (itself or others) while we loop.
-    for (const [listener, buffers] of [...listeners]) {
-      let message: string | Buffer;
-      if (buffers) message = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
-      else message = asText ??= Buffer.isBuffer(payload) ? payload.toString("utf8") : payload;
-      try {
-        if (kind === "pattern") listener(message, channel, pattern);
-        else (listener as (m: string | Buffer, c: string) => void)(message, channel);
-      } catch (err) {
-        // A throwing listener must not desync the socket (the decoder would
-        // treat it as corrupt input), nor starve the other listeners.
-        this.events.error(new RedisError(`A pub/sub listener for "${channel}" threw`, "ELISTENER", false, { cause: err }));
-      }
-    }
-  }
-
-  // ---- waiters -----------------------------------------------------------------
-
-  private settleWaiter(w: Waiter, error: RedisError | undefined): void {
-    if (!this.dropWaiter(w)) return;
-    if (error === undefined) w.resolve();
-    else w.reject(error);
-  }
-
-  /** Forget a waiter without settling it. False if it was already gone. */
-  private dropWaiter(w: Waiter): boolean {
-    if (!this.waiters.delete(w)) return false;
-    if (w.timer !== undefined) clearTimeout(w.timer);
-    for (const name of w.pending) {
-      const set = this.waitingFor[w.kind].get(name);
-      set?.delete(w);
-      if (set?.size === 0) this.waitingFor[w.kind].delete(name);
-    }
-    return true;
-  }
-
-  private takeWaiting(kind: Kind, name: string): Set<Waiter> {
-    const set = this.waitingFor[kind].get(name);
-    this.waitingFor[kind].delete(name);
-    return set ?? new Set();
-  }
-
-  /** `name` is confirmed, or nobody wants it any more: it no longer holds up the subscribe() calls that asked for it. */
-  private forgetPending(kind: Kind, name: string): void {
-    for (const w of this.takeWaiting(kind, name)) {
-      w.pending.delete(name);
-      if (w.pending.size === 0) this.settleWaiter(w, undefined);
-    }
-  }
-
-  private rejectWaiters(error: RedisError): void {
-    for (const w of [...this.waiters]) this.settleWaiter(w, error);
-  }
-
   private get hasWork(): boolean {
-    return this.wanted.channel.size > 0 || this.wanted.pattern.size > 0 || this.waiters.size > 0;
+    return !this.wanted.isEmpty || this.pending.size > 0;
   }
 
   // ---- transitions -------------------------------------------------------------
@@ -335,7 +228,7 @@ export class Subscriber {
       if (this.state !== st) return; // closed while dialing
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
       this.events.error(error);
-      if (error instanceof ConnectionError && FATAL_REASONS.has(error.reason)) this.enterClosed(error);
+      if (isFatalConnectError(error)) this.enterClosed(error);
       else this.enterBackoff(attempt + 1, error);
       return;
     }
@@ -351,8 +244,8 @@ export class Subscriber {
     conn.setPushReturnBuffers(true); // payloads stay binary-safe; text listeners get UTF-8 strings
     const reconnect = this.everReady;
     this.everReady = true;
-    const channels = [...this.wanted.channel.keys()];
-    const patterns = [...this.wanted.pattern.keys()];
+    const channels = this.wanted.names("channel");
+    const patterns = this.wanted.names("pattern");
     let outstanding = 1;
     const oneDone = (): void => {
       if (--outstanding !== 0 || this.state.kind !== "ready" || this.state.conn !== conn) return;
@@ -377,10 +270,9 @@ export class Subscriber {
   }
 
   private enterBackoff(attempt: number, cause: RedisError): void {
-    const policy = this.options.reconnect;
-    if (policy === false || attempt > policy.maxAttempts) {
-      const why = policy === false ? "reconnect is disabled" : `gave up after ${policy.maxAttempts} attempts`;
-      this.enterClosed(new ConnectionError(`Subscriber could not connect (${why}): ${cause.message}`, "reconnect-exhausted", false, { cause }));
+    const exhausted = reconnectExhausted(this.options.reconnect, attempt, cause, "Subscriber could not connect");
+    if (exhausted !== undefined) {
+      this.enterClosed(exhausted);
       return;
     }
     const delayMs = this.backoffDelay(attempt);
@@ -418,7 +310,7 @@ export class Subscriber {
     if (st.kind === "backoff") clearTimeout(st.timer);
     this.state = { kind: "closed", error };
     for (const op of this.ops.drain()) op.done?.();
-    this.rejectWaiters(error ?? new ClientClosedError());
+    this.pending.rejectAll(error ?? new ClientClosedError());
   }
 }
 

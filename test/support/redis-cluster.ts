@@ -4,8 +4,7 @@
 // past 65535), each with its own nodes.conf and dir in one temporary
 // directory, formed with `redis-cli --cluster create ... --cluster-replicas 1`.
 //
-// Process tracking follows redis-server.ts and sentinel-cluster.ts: every
-// child is kept in a set, killed by its pid by stop(), and killed
+// Processes are tracked by processes.ts: killed by their pid by stop(), and
 // synchronously on process exit or SIGINT/SIGTERM if a test file dies before
 // its afterAll. Readiness is decided by deadline-bounded polls, never sleeps:
 // every node reports cluster_state:ok and knows every other node, every
@@ -16,21 +15,20 @@
 // cluster-node-timeout), CLUSTER FAILOVER on a replica, and a slot migration
 // in its three steps (SETSLOT IMPORTING/MIGRATING, MIGRATE the keys, SETSLOT
 // NODE), which produces ASK and then MOVED for clients using the slot.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import type { Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Arg } from "../../src/protocol/encode.js";
 import type { Reply } from "../../src/protocol/decode.js";
-import { freePort, sendCommand } from "./redis-server.js";
+import { makeTempDir, removeTempDir, runToEnd } from "./processes.js";
+import { ServerNode } from "./server-node.js";
+import { freePort, parseInfo } from "./server-probe.js";
+import { pollUntil } from "./wait.js";
+
+export { parseInfo } from "./server-probe.js";
 
 const HOST = "127.0.0.1";
-const POLL_MS = 50;
 const PROBE_TIMEOUT_MS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
-const EXIT_TIMEOUT_MS = 5_000;
-const LOG_TAIL_BYTES = 8 * 1024;
 const SLOTS = 16384;
 
 export interface RedisClusterOptions {
@@ -125,80 +123,8 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-// ---------------------------------------------------------------------------
-// Process bookkeeping: nothing of ours may outlive the test process.
-
-const liveChildren = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let hooksInstalled = false;
-
-function killAllSync(): void {
-  for (const child of liveChildren) {
-    if (child.pid === undefined) continue;
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  liveChildren.clear();
-  for (const dir of liveDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  liveDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killAllSync();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", killAllSync);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Poll `probe` until it returns a value (not undefined) or the deadline passes. */
-async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no attempt";
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-      last = "not yet";
-    } catch (err) {
-      last = message(err);
-    }
-    if (Date.now() >= deadline) throw new Error(`${what} not reached within ${timeoutMs} ms (last: ${last})`);
-    await delay(POLL_MS);
-  }
-}
-
-/** "field:value" lines of an INFO / CLUSTER INFO reply. */
-export function parseInfo(reply: Reply): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof reply !== "string") return out;
-  for (const line of reply.split("\r\n")) {
-    const i = line.indexOf(":");
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
 }
 
 /** CLUSTER NODES text -> one entry per node (importing/migrating markers skipped). */
@@ -231,44 +157,24 @@ export function parseClusterNodes(reply: Reply): NodeView[] {
 
 // ---------------------------------------------------------------------------
 
-class Node implements RedisClusterNode {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private logTail = "";
+class Node extends ServerNode implements RedisClusterNode {
   id = "";
 
   constructor(
-    readonly port: number,
+    port: number,
     private readonly busPort: number,
     private readonly dir: string,
     private readonly nodeTimeoutMs: number,
-  ) {}
-
-  get address(): string {
-    return `${HOST}:${this.port}`;
+  ) {
+    super(port, undefined, PROBE_TIMEOUT_MS);
   }
 
-  get url(): string {
-    return `redis://${HOST}:${this.port}`;
+  protected get label(): string {
+    return `node ${this.address}`;
   }
 
-  get pid(): number {
-    const pid = this.child?.pid;
-    if (pid === undefined) throw new Error(`node ${this.address} was never spawned`);
-    return pid;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  get log(): string {
-    return this.logTail;
-  }
-
-  spawnProcess(): void {
-    this.logTail = "";
-    const args = [
+  protected args(): string[] {
+    return [
       "--port", String(this.port),
       "--bind", HOST,
       "--cluster-enabled", "yes",
@@ -283,105 +189,28 @@ class Node implements RedisClusterNode {
       "--repl-diskless-sync", "yes",
       "--repl-diskless-sync-delay", "0",
     ];
-    const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child = child;
-    liveChildren.add(child);
-    const collect = (data: Buffer): void => {
-      this.logTail = (this.logTail + data.toString("utf8")).slice(-LOG_TAIL_BYTES);
-    };
-    child.stdout?.on("data", collect);
-    child.stderr?.on("data", collect);
-    child.unref();
-    (child.stdout as Socket | null)?.unref();
-    (child.stderr as Socket | null)?.unref();
-    this.exited = new Promise<void>((resolve) => {
-      const done = (): void => {
-        liveChildren.delete(child);
-        resolve();
-      };
-      child.once("exit", done);
-      child.once("error", done);
-    });
   }
 
-  /** PING answers and INFO names the pid we spawned (never somebody else's server). */
-  async waitReady(timeoutMs: number): Promise<void> {
-    await pollUntil(`node ${this.address} ready`, timeoutMs, async () => {
-      if (!this.running) throw new Error(`exited before it answered PING\n--- log tail ---\n${this.logTail}`);
-      const info = parseInfo(await this.admin(["INFO", "server"], PROBE_TIMEOUT_MS));
-      if (Number(info.process_id) !== this.child?.pid) throw new Error(`port ${this.port} answered for pid ${info.process_id}`);
-      return true;
-    });
+  /** Ready as every ServerNode, and its cluster node id read. */
+  override async waitReady(timeoutMs: number): Promise<void> {
+    await super.waitReady(timeoutMs);
     const id = await this.admin(["CLUSTER", "MYID"]);
     if (typeof id !== "string") throw new Error("CLUSTER MYID: expected text");
     this.id = id;
   }
 
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || !this.running) return;
-    const exited = this.exited;
-    child.kill("SIGKILL");
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      exited,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`pid ${child.pid} did not exit within ${EXIT_TIMEOUT_MS} ms`)), EXIT_TIMEOUT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
+  restart(): Promise<void> {
+    return this.respawn();
   }
-
-  async restart(): Promise<void> {
-    await this.kill();
-    // The port may linger for a moment after a kill: retry the spawn until the deadline.
-    await pollUntil(`node ${this.address} restart`, 15_000, async () => {
-      if (!this.running) this.spawnProcess();
-      try {
-        await this.waitReady(3_000);
-        return true;
-      } catch (err) {
-        await this.kill();
-        throw err;
-      }
-    });
-  }
-
-  admin(args: readonly Arg[], timeoutMs = 2_000): Promise<Reply> {
-    return sendCommand(this.port, args, timeoutMs);
-  }
-}
-
-function runCli(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] });
-    liveChildren.add(child);
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString("utf8")));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      liveChildren.delete(child);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      liveChildren.delete(child);
-      if (code === 0) resolve(out);
-      else reject(new Error(`redis-cli ${args.slice(0, 2).join(" ")} failed (${signal ?? `code ${code}`}):\n${out.slice(-4000)}`));
-    });
-  });
 }
 
 /** Start the cluster and resolve once it is fully formed and healthy. */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
-  installHooks();
   const masters = options.masters ?? 3;
   const replicas = options.replicas ?? 1;
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1000;
   const count = masters * (1 + replicas);
-  const dir = mkdtempSync(join(tmpdir(), "respite-cluster-"));
-  liveDirs.add(dir);
+  const dir = makeTempDir("respite-cluster-");
   const nodes: Node[] = [];
   try {
     // Distinct free ports, two per node (data and bus).
@@ -397,15 +226,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     }
     for (const n of nodes) n.spawnProcess();
     await Promise.all(nodes.map((n) => n.waitReady(READY_TIMEOUT_MS)));
-    await runCli(["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-replicas", String(replicas), "--cluster-yes"], 60_000);
+    await runToEnd("redis-cli", ["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-replicas", String(replicas), "--cluster-yes"], 60_000);
     const cluster = new Cluster(dir, nodes, nodeTimeoutMs);
     await cluster.waitHealthy(READY_TIMEOUT_MS);
     return cluster;
   } catch (err) {
     const logs = nodes.map((n) => `--- node ${n.address} ---\n${n.log}`).join("\n");
     await Promise.allSettled(nodes.map((n) => n.kill()));
-    rmSync(dir, { recursive: true, force: true });
-    liveDirs.delete(dir);
+    removeTempDir(dir);
     throw new Error(`${message(err)}\n${logs}`);
   }
 }
@@ -567,7 +395,6 @@ class Cluster implements RedisCluster {
 
   async stop(): Promise<void> {
     await Promise.allSettled(this.nodes.map((n) => n.kill()));
-    rmSync(this.dir, { recursive: true, force: true });
-    liveDirs.delete(this.dir);
+    removeTempDir(this.dir);
   }
 }

@@ -7,24 +7,24 @@
 // Synchronisation is by events and deadline-bounded polls, never by sleeps:
 // "ready" means a PING on a fresh socket answered PONG *and* INFO reports the
 // pid we spawned (so we never mistake somebody else's server for ours).
-import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from "node:fs";
-import { createServer, Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { accessSync, constants as fsConstants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { encodeCommand, validateCommand, type Arg } from "../../src/protocol/encode.js";
-import { Decoder, type Reply } from "../../src/protocol/decode.js";
+import type { Arg } from "../../src/protocol/encode.js";
+import type { Reply } from "../../src/protocol/decode.js";
+import { makeTempDir, removeTempDir, spawnTracked, trackTempDir, type TrackedProcess } from "./processes.js";
+import { freePort, sendCommand } from "./server-probe.js";
+
+// Part of this module's API since before server-probe.ts held them.
+export { freePort, sendCommand } from "./server-probe.js";
 
 const HOST = "127.0.0.1";
 /** The developer's own Redis lives here; we never start, stop or talk to it. */
 const FORBIDDEN_PORT = 6379;
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 2_000;
-const EXIT_TIMEOUT_MS = 5_000;
 const ADMIN_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 25;
 const PROBE_TIMEOUT_MS = 500;
-const LOG_TAIL_BYTES = 8 * 1024;
 const MAX_PORT_ATTEMPTS = 8;
 
 export interface StartRedisOptions {
@@ -67,64 +67,8 @@ export interface RedisServer {
   waitUntilReady(timeoutMs?: number): Promise<void>;
 }
 
-// ---------------------------------------------------------------------------
-// Process bookkeeping: nothing of ours may outlive the test process.
-
-// Shared through a global symbol: a test runner may load this module afresh
-// for every test file in one worker process, and that process needs one set
-// of hooks that sees every child, not one per module instance.
-interface ProcessRegistry {
-  children: Set<ChildProcess>;
-  tempDirs: Set<string>;
-  hooksInstalled: boolean;
-}
-const REGISTRY_KEY = Symbol.for("respite.test.redis-server.registry");
-const globalSlots = globalThis as unknown as Record<symbol, ProcessRegistry | undefined>;
-const registry: ProcessRegistry = (globalSlots[REGISTRY_KEY] ??= {
-  children: new Set<ChildProcess>(),
-  tempDirs: new Set<string>(),
-  hooksInstalled: false,
-});
-const liveChildren = registry.children;
-const tempDirs = registry.tempDirs;
 /** Servers started through this module instance, for stopAll(). */
 const liveServers = new Set<Server>();
-
-function killAllSync(): void {
-  for (const child of liveChildren) {
-    if (child.pid !== undefined) {
-      try {
-        process.kill(child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-  liveChildren.clear();
-  for (const dir of tempDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort: a temp dir is not worth failing an exit over
-    }
-  }
-  tempDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killAllSync();
-  // We took over the default action by listening; give it back, unless
-  // someone else (the test runner) also listens and will decide.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function installExitHooks(): void {
-  if (registry.hooksInstalled) return;
-  registry.hooksInstalled = true;
-  process.on("exit", killAllSync);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-}
 
 /** Stop every server this module started (gracefully, in parallel). */
 export async function stopAll(): Promise<void> {
@@ -148,24 +92,6 @@ function findOnPath(binary: string): string | undefined {
   return undefined;
 }
 
-/** A port that was free a moment ago (the kernel's pick for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, HOST, () => {
-      const address = srv.address();
-      if (address === null || typeof address === "string") {
-        srv.close();
-        reject(new Error("could not read the port of a listening socket"));
-        return;
-      }
-      srv.close((err) => (err ? reject(err) : resolve(address.port)));
-    });
-  });
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -181,53 +107,6 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * Send one command on a fresh socket and settle with its reply. With a
- * password, AUTH goes first on the same socket (a failed AUTH rejects). The
- * socket is always destroyed; the deadline covers connect and replies.
- */
-export function sendCommand(
-  port: number,
-  args: readonly Arg[],
-  timeoutMs: number,
-  password?: string,
-  host = HOST,
-): Promise<Reply> {
-  validateCommand(args);
-  const name = String(args[0]).toUpperCase();
-  const commands: (readonly Arg[])[] = password === undefined ? [args] : [["AUTH", password], args];
-  return new Promise<Reply>((resolve, reject) => {
-    const socket = new Socket();
-    let settled = false;
-    let awaiting = commands.length;
-    const finish = (err: Error | null, reply?: Reply): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(reply ?? null);
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`${name} to ${host}:${port} got no reply within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const decoder = new Decoder({
-      onReply: (reply) => {
-        if (--awaiting === 0) finish(null, reply);
-      },
-      onErrorReply: (error) => finish(error),
-      onProtocolError: (error) => finish(error),
-    });
-    socket.on("data", (chunk: Buffer) => decoder.write(chunk));
-    socket.on("error", (err) => finish(err));
-    socket.on("close", () => finish(new Error(`${name} to ${host}:${port}: connection closed before a reply`)));
-    socket.connect(port, host, () => {
-      for (const command of commands) socket.write(encodeCommand(command));
-    });
-  });
-}
-
 /** The value of --requirepass among redis-server arguments, if any. */
 function requirePass(args: readonly string[]): string | undefined {
   const i = args.lastIndexOf("--requirepass");
@@ -241,9 +120,7 @@ type StartOutcome = { ok: true } | { ok: false; addressInUse: boolean; reason: s
 
 class Server implements RedisServer {
   readonly host = HOST;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private logTail = "";
+  private proc: TrackedProcess | undefined;
   private paused = false;
   /** --requirepass from the extra args: probes and admin() authenticate with it. */
   private readonly password: string | undefined;
@@ -267,13 +144,13 @@ class Server implements RedisServer {
   }
 
   get pid(): number {
-    const pid = this.child?.pid;
+    const pid = this.proc?.child.pid;
     if (pid === undefined) throw new Error("redis-server was never spawned");
     return pid;
   }
 
   private get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.proc?.running ?? false;
   }
 
   /** Spawn on the current port and wait for readiness. Used by start and restart. */
@@ -295,11 +172,10 @@ class Server implements RedisServer {
       }
     }
     liveServers.delete(this);
-    throw new Error(`redis-server did not become ready on ${HOST}:${this.currentPort}: ${lastReason}\n--- log tail ---\n${this.logTail}`);
+    throw new Error(`redis-server did not become ready on ${HOST}:${this.currentPort}: ${lastReason}\n--- log tail ---\n${this.proc?.log ?? ""}`);
   }
 
   private async launchOnce(deadline: number): Promise<StartOutcome> {
-    this.logTail = "";
     this.paused = false;
     const args = [
       "--port", String(this.currentPort),
@@ -309,49 +185,24 @@ class Server implements RedisServer {
       "--dir", this.dir,
       ...this.extraArgs,
     ];
-    const child = spawn(this.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child = child;
-    liveChildren.add(child);
-    // Keep the pipes drained (a full pipe would block redis), keep a tail for errors.
-    const collect = (data: Buffer): void => {
-      this.logTail = (this.logTail + data.toString("utf8")).slice(-LOG_TAIL_BYTES);
-    };
-    child.stdout?.on("data", collect);
-    child.stderr?.on("data", collect);
-    // A forgotten server must not keep the test process alive: the exit
-    // hook kills it. Our own waits hold timers, which keep the loop alive.
-    child.unref();
-    (child.stdout as Socket | null)?.unref();
-    (child.stderr as Socket | null)?.unref();
-
-    let exitInfo: string | undefined;
-    this.exited = new Promise<void>((resolve) => {
-      const done = (why: string): void => {
-        liveChildren.delete(child);
-        exitInfo ??= why;
-        resolve();
-      };
-      child.once("exit", (code, signal) => done(`exited with ${signal ?? `code ${code}`}`));
-      child.once("error", (err) => done(`spawn failed: ${err.message}`));
-    });
-    // 'close' comes after 'exit' once the pipes are drained: the log is complete.
-    const outputClosed = new Promise<void>((resolve) => child.once("close", () => resolve()));
-
+    const proc = spawnTracked(this.binary, args);
+    this.proc = proc;
+    const pid = proc.child.pid;
     try {
-      await this.pollReady(deadline, () => exitInfo);
+      await this.pollReady(deadline, () => proc.exitReason);
       const info = await sendCommand(this.currentPort, ["INFO", "server"], PROBE_TIMEOUT_MS * 4, this.password);
       const match = /process_id:(\d+)/.exec(typeof info === "string" ? info : "");
-      if (match === null || Number(match[1]) !== child.pid) {
+      if (match === null || Number(match[1]) !== pid) {
         // Somebody else answered on "our" port; ours must have failed to bind.
-        await this.killChild(child);
-        return { ok: false, addressInUse: true, reason: `port ${this.currentPort} answered for pid ${match?.[1] ?? "?"}, not ${child.pid}` };
+        await proc.kill();
+        return { ok: false, addressInUse: true, reason: `port ${this.currentPort} answered for pid ${match?.[1] ?? "?"}, not ${pid}` };
       }
       return { ok: true };
     } catch (err) {
-      await this.killChild(child);
-      await boundedWait(outputClosed, 1_000);
-      const addressInUse = /address already in use/i.test(this.logTail);
-      return { ok: false, addressInUse, reason: exitInfo ?? errorMessage(err) };
+      await proc.kill();
+      await boundedWait(proc.outputClosed, 1_000);
+      const addressInUse = /address already in use/i.test(proc.log);
+      return { ok: false, addressInUse, reason: proc.exitReason ?? errorMessage(err) };
     }
   }
 
@@ -381,69 +232,49 @@ class Server implements RedisServer {
     await this.pollReady(Date.now() + timeoutMs, () => (this.running ? undefined : "is not running"));
   }
 
-  private async waitForExit(child: ChildProcess, exited: Promise<void>): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis-server pid ${child.pid} did not exit within ${EXIT_TIMEOUT_MS} ms`)), EXIT_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private async killChild(child: ChildProcess): Promise<void> {
-    const exited = this.exited;
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await this.waitForExit(child, exited);
-  }
-
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child !== undefined && this.running) {
-      const exited = this.exited;
-      child.kill("SIGTERM");
+    const proc = this.proc;
+    if (proc !== undefined && this.running) {
+      proc.child.kill("SIGTERM");
       // A stopped process only acts on SIGTERM once continued.
-      if (this.paused) child.kill("SIGCONT");
+      if (this.paused) proc.child.kill("SIGCONT");
       this.paused = false;
       let graceTimer: NodeJS.Timeout | undefined;
       const grace = new Promise<boolean>((resolve) => {
         graceTimer = setTimeout(() => resolve(false), STOP_GRACE_MS);
       });
-      const exitedInTime = await Promise.race([exited.then(() => true), grace]);
+      const exitedInTime = await Promise.race([proc.exited.then(() => true), grace]);
       clearTimeout(graceTimer);
-      if (!exitedInTime) child.kill("SIGKILL");
-      await this.waitForExit(child, exited);
+      if (!exitedInTime) proc.child.kill("SIGKILL");
+      await proc.waitForExit();
     }
     this.dispose();
   }
 
   async kill(): Promise<void> {
-    const child = this.child;
-    if (child !== undefined && this.running) {
+    const proc = this.proc;
+    if (proc !== undefined && this.running) {
       this.paused = false;
-      await this.killChild(child);
+      await proc.kill();
     }
   }
 
   async restart(): Promise<void> {
     if (this.running) await this.stop();
     liveServers.add(this);
-    tempDirs.add(this.dir);
+    trackTempDir(this.dir);
     await this.launch();
   }
 
   pause(): void {
     if (!this.running) throw new Error("pause(): redis-server is not running");
-    this.child?.kill("SIGSTOP");
+    this.proc?.child.kill("SIGSTOP");
     this.paused = true;
   }
 
   resume(): void {
     if (!this.running) throw new Error("resume(): redis-server is not running");
-    this.child?.kill("SIGCONT");
+    this.proc?.child.kill("SIGCONT");
     this.paused = false;
   }
 
@@ -469,17 +300,14 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   if (opts.port === FORBIDDEN_PORT) {
     throw new Error(`refusing to start a test redis-server on port ${FORBIDDEN_PORT}: that one is not ours`);
   }
-  installExitHooks();
-  const dir = mkdtempSync(join(tmpdir(), "respite-redis-"));
-  tempDirs.add(dir);
+  const dir = makeTempDir("respite-redis-");
   const fixed = opts.port !== undefined;
   const server = new Server(binary, opts.port ?? (await freePort()), fixed, opts.args ?? [], dir);
   liveServers.add(server);
   try {
     await server.launch();
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    removeTempDir(dir);
     throw err;
   }
   return server;

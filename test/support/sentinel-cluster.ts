@@ -3,27 +3,26 @@
 // 127.0.0.1, each with its own config file in one temporary directory
 // (sentinels rewrite theirs, so a restarted sentinel remembers the topology).
 //
-// Process tracking follows redis-server.ts: every child is kept in a set,
-// killed by its pid by stop(), and killed synchronously on process exit or
-// SIGINT/SIGTERM if a test file dies before its afterAll. Readiness is
+// Processes are tracked by processes.ts: killed by their pid by stop(), and
+// synchronously on process exit or SIGINT/SIGTERM if a test file dies before
+// its afterAll. Readiness is
 // decided by deadline-bounded polls, never by sleeps: a data node answers PING
 // with our pid in INFO, replicas report master_link_status:up, and every
 // sentinel knows both replicas and the two other sentinels.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import type { Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Arg } from "../../src/protocol/encode.js";
 import type { Reply } from "../../src/protocol/decode.js";
-import { freePort, sendCommand } from "./redis-server.js";
+import { makeTempDir, removeTempDir } from "./processes.js";
+import { ServerNode } from "./server-node.js";
+import { freePort, parseInfo } from "./server-probe.js";
+import { pollUntil } from "./wait.js";
+
+export { parseInfo } from "./server-probe.js";
 
 const HOST = "127.0.0.1";
-const POLL_MS = 50;
 const PROBE_TIMEOUT_MS = 500;
 const READY_TIMEOUT_MS = 15_000;
-const EXIT_TIMEOUT_MS = 5_000;
-const LOG_TAIL_BYTES = 8 * 1024;
 
 export interface SentinelClusterOptions {
   /** The master's name in the sentinels' configuration. Default "mymaster". */
@@ -96,79 +95,6 @@ export interface SentinelCluster {
   stop(): Promise<void>;
 }
 
-// ---------------------------------------------------------------------------
-// Process bookkeeping: nothing of ours may outlive the test process.
-
-const liveChildren = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let hooksInstalled = false;
-
-function killAllSync(): void {
-  for (const child of liveChildren) {
-    if (child.pid === undefined) continue;
-    try {
-      process.kill(child.pid, "SIGCONT"); // a stopped process still dies of SIGKILL, but be explicit
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  liveChildren.clear();
-  for (const dir of liveDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  liveDirs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killAllSync();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", killAllSync);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Poll `probe` until it returns a value (not undefined) or the deadline passes. */
-async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no attempt";
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-      last = "not yet";
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() >= deadline) throw new Error(`${what} not reached within ${timeoutMs} ms (last: ${last})`);
-    await delay(POLL_MS);
-  }
-}
-
-/** "field:value" lines of an INFO reply. */
-export function parseInfo(reply: Reply): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof reply !== "string") return out;
-  for (const line of reply.split("\r\n")) {
-    const i = line.indexOf(":");
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
-}
-
 /** A flat [k1, v1, k2, v2, ...] reply (SENTINEL REPLICAS entries) as an object. */
 function pairs(reply: Reply): Record<string, string> {
   const out: Record<string, string> = {};
@@ -179,91 +105,24 @@ function pairs(reply: Reply): Record<string, string> {
 
 // ---------------------------------------------------------------------------
 
-class Node implements ClusterNode {
-  readonly host = HOST;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private logTail = "";
-
+class Node extends ServerNode implements ClusterNode {
   constructor(
     readonly kind: "data" | "sentinel",
-    readonly port: number,
+    port: number,
     private readonly configPath: string,
-    private readonly password: string | undefined,
+    password: string | undefined,
     /** Data nodes: the config without any replicaof line. */
     private readonly baseConfig: readonly string[] = [],
-  ) {}
-
-  get address(): string {
-    return `${HOST}:${this.port}`;
+  ) {
+    super(port, password, PROBE_TIMEOUT_MS);
   }
 
-  get url(): string {
-    return `redis://${HOST}:${this.port}`;
+  protected get label(): string {
+    return `${this.kind} ${this.address}`;
   }
 
-  get pid(): number {
-    const pid = this.child?.pid;
-    if (pid === undefined) throw new Error(`${this.kind} ${this.address} was never spawned`);
-    return pid;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  get log(): string {
-    return this.logTail;
-  }
-
-  spawnProcess(binary: string): void {
-    this.logTail = "";
-    const args = this.kind === "sentinel" ? [this.configPath, "--sentinel"] : [this.configPath];
-    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
-    this.child = child;
-    liveChildren.add(child);
-    const collect = (data: Buffer): void => {
-      this.logTail = (this.logTail + data.toString("utf8")).slice(-LOG_TAIL_BYTES);
-    };
-    child.stdout?.on("data", collect);
-    child.stderr?.on("data", collect);
-    child.unref();
-    (child.stdout as Socket | null)?.unref();
-    (child.stderr as Socket | null)?.unref();
-    this.exited = new Promise<void>((resolve) => {
-      child.once("exit", () => {
-        liveChildren.delete(child);
-        resolve();
-      });
-      child.once("error", () => {
-        liveChildren.delete(child);
-        resolve();
-      });
-    });
-  }
-
-  /** PING answers, and INFO names the pid we spawned (never somebody else's server). */
-  async waitReady(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-    await pollUntil(`${this.kind} ${this.address} ready`, timeoutMs, async () => {
-      if (!this.running) throw new Error(`exited before it answered PING\n--- log tail ---\n${this.logTail}`);
-      const info = parseInfo(await this.admin(["INFO", "server"], PROBE_TIMEOUT_MS));
-      if (Number(info.process_id) !== this.child?.pid) throw new Error(`port ${this.port} answered for pid ${info.process_id}`);
-      return true;
-    });
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || !this.running) return;
-    const exited = this.exited;
-    child.kill("SIGKILL");
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      exited,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`pid ${child.pid} did not exit within ${EXIT_TIMEOUT_MS} ms`)), EXIT_TIMEOUT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
+  protected args(): string[] {
+    return this.kind === "sentinel" ? [this.configPath, "--sentinel"] : [this.configPath];
   }
 
   async restart(options: { replicaOf?: number } = {}): Promise<void> {
@@ -273,43 +132,16 @@ class Node implements ClusterNode {
       if (options.replicaOf !== undefined) lines.push(`replicaof ${HOST} ${options.replicaOf}`);
       writeFileSync(this.configPath, lines.join("\n") + "\n");
     }
-    const binary = "redis-server";
-    // The port may linger for a moment after a kill: retry the spawn until the deadline.
-    await pollUntil(`${this.kind} ${this.address} restart`, READY_TIMEOUT_MS, async () => {
-      if (!this.running) this.spawnProcess(binary);
-      try {
-        await this.waitReady(3_000);
-        return true;
-      } catch (err) {
-        await this.kill();
-        throw err;
-      }
-    });
-  }
-
-  pause(): void {
-    if (!this.running) throw new Error("pause(): not running");
-    this.child?.kill("SIGSTOP");
-  }
-
-  resume(): void {
-    if (!this.running) throw new Error("resume(): not running");
-    this.child?.kill("SIGCONT");
-  }
-
-  admin(args: readonly Arg[], timeoutMs = 2_000): Promise<Reply> {
-    return sendCommand(this.port, args, timeoutMs, this.password);
+    await this.respawn();
   }
 }
 
 /** Start the deployment and resolve once it is fully formed. */
 export async function startSentinelCluster(options: SentinelClusterOptions = {}): Promise<SentinelCluster> {
-  installHooks();
   const name = options.name ?? "mymaster";
   const downAfterMs = options.downAfterMs ?? 1000;
   const failoverTimeoutMs = options.failoverTimeoutMs ?? 3000;
-  const dir = mkdtempSync(join(tmpdir(), "respite-sentinel-"));
-  liveDirs.add(dir);
+  const dir = makeTempDir("respite-sentinel-");
   const dataNodes: Node[] = [];
   const sentinels: Node[] = [];
   const all = (): Node[] => [...dataNodes, ...sentinels];
@@ -364,10 +196,10 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
       writeFileSync(configPath, lines.join("\n") + "\n");
       sentinels.push(new Node("sentinel", port, configPath, options.sentinelPassword));
     }
-    for (const n of dataNodes) n.spawnProcess("redis-server");
-    await Promise.all(dataNodes.map((n) => n.waitReady()));
-    for (const n of sentinels) n.spawnProcess("redis-server");
-    await Promise.all(sentinels.map((n) => n.waitReady()));
+    for (const n of dataNodes) n.spawnProcess();
+    await Promise.all(dataNodes.map((n) => n.waitReady(READY_TIMEOUT_MS)));
+    for (const n of sentinels) n.spawnProcess();
+    await Promise.all(sentinels.map((n) => n.waitReady(READY_TIMEOUT_MS)));
     const cluster = new Cluster(name, dir, dataNodes, sentinels, downAfterMs, failoverTimeoutMs);
     await cluster.waitHealthy(READY_TIMEOUT_MS * 2);
     return cluster;
@@ -376,8 +208,7 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
       .map((n) => `--- ${n.kind} ${n.address} ---\n${n.log}`)
       .join("\n");
     await Promise.allSettled(all().map((n) => n.kill()));
-    rmSync(dir, { recursive: true, force: true });
-    liveDirs.delete(dir);
+    removeTempDir(dir);
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
   }
 }
@@ -503,7 +334,6 @@ class Cluster implements SentinelCluster {
       if (n.running) n.resume();
     }
     await Promise.allSettled([...this.dataNodes, ...this.sentinels].map((n) => n.kill()));
-    rmSync(this.dir, { recursive: true, force: true });
-    liveDirs.delete(this.dir);
+    removeTempDir(this.dir);
   }
 }
