@@ -4,7 +4,7 @@
 // a declarative spec here rather than hand-written SVG.
 import { parse, View } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import { CLIENT_LABELS, CLIENT_NAMES } from "./clients.js";
+import { CLIENT_NAMES, clientLabel } from "./clients.js";
 import type { RunResults } from "./results.js";
 import { WORKLOAD_LABELS, WORKLOAD_NAMES } from "./workloads.js";
 
@@ -15,14 +15,14 @@ export async function renderChart(results: RunResults): Promise<string> {
     .map((c) => ({
       workload: WORKLOAD_LABELS[c.workload],
       concurrency: c.concurrency,
-      client: CLIENT_LABELS[c.client],
+      client: clientLabel(c.client, results.meta.mode),
       opsPerSec: Math.round(c.opsPerSec),
     }));
   const m = results.meta;
   const spec: TopLevelSpec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
-      text: "respite bench: ops/s vs concurrent callers (higher is better)",
+      text: `respite bench${m.mode === "cluster" ? " on a Redis Cluster (3 masters + 3 replicas)" : ""}: ops/s vs concurrent callers (higher is better)`,
       subtitle: `${m.startedAt.slice(0, 16).replace("T", " ")} UTC · ${m.command} · node ${m.node} · redis ${m.redisVersion} · ${m.cores} cores`,
       anchor: "start",
     },
@@ -47,7 +47,7 @@ export async function renderChart(results: RunResults): Promise<string> {
         color: {
           field: "client",
           type: "nominal",
-          sort: CLIENT_NAMES.map((n) => CLIENT_LABELS[n]),
+          sort: CLIENT_NAMES.map((n) => clientLabel(n, m.mode)),
           scale: { scheme: "tableau10" },
           legend: { title: "client", orient: "right", labelLimit: 260 },
         },

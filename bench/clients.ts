@@ -26,6 +26,12 @@ export type ClientName = (typeof CLIENT_NAMES)[number];
 export const ANCHORS: readonly ClientName[] = ["ioredis", "ioredis-auto", "node-redis", "node-redis-pool"];
 export const BASELINE: ClientName = "ioredis";
 
+/** Single node ("single") or a Redis Cluster (`--cluster`). */
+export type Mode = "single" | "cluster";
+
+/** The clients that have a cluster mode, in table order (node-redis has no cluster pool). */
+export const CLUSTER_CLIENT_NAMES: readonly ClientName[] = ["respite-pipelined", "respite-pooled", "ioredis", "ioredis-auto", "node-redis", "glide"];
+
 export const CLIENT_LABELS: Record<ClientName, string> = {
   "respite-pipelined": "respite pipelined",
   "respite-pooled": "respite pooled (8)",
@@ -36,16 +42,29 @@ export const CLIENT_LABELS: Record<ClientName, string> = {
   glide: "valkey-glide",
 };
 
+/** The same clients in cluster mode: each library's cluster client. */
+const CLUSTER_LABELS: Partial<Record<ClientName, string>> = {
+  "respite-pooled": "respite pooled (8/node)",
+  ioredis: "ioredis Cluster",
+  "ioredis-auto": "ioredis Cluster autopipelining",
+  "node-redis": "node-redis createCluster",
+  glide: "valkey-glide cluster",
+};
+
+export function clientLabel(name: ClientName, mode: Mode = "single"): string {
+  return (mode === "cluster" ? CLUSTER_LABELS[name] : undefined) ?? CLIENT_LABELS[name];
+}
+
 export interface BenchClient {
   readonly name: ClientName;
   send(cmd: RawCommand): Promise<unknown>;
   close(): Promise<void>;
 }
 
-const POOL_SIZE = 8;
-const LONG_MS = 60_000;
+export const POOL_SIZE = 8;
+export const LONG_MS = 60_000;
 /** Enough in-flight room for the largest concurrency we run, with margin. */
-const MAX_INFLIGHT = 16_384;
+export const MAX_INFLIGHT = 16_384;
 
 export interface Target {
   host: string;
@@ -149,8 +168,15 @@ export async function openClient(name: ClientName, target: Target): Promise<Benc
 // GLIDE is an optional dependency with a native addon: it may be missing or
 // fail to load on a platform. It is imported by a computed specifier so the
 // typecheck does not depend on it being installed; this is the slice we use.
-interface GlideModule {
+export interface GlideModule {
   Logger: { setLoggerConfig(level: "off" | "error" | "warn"): void };
+  GlideClusterClient?: {
+    createClient(config: {
+      addresses: { host: string; port: number }[];
+      requestTimeout?: number;
+      inflightRequestsLimit?: number;
+    }): Promise<{ customCommand(args: string[]): Promise<unknown>; close(): void }>;
+  };
   GlideClient: {
     createClient(config: {
       addresses: { host: string; port: number }[];
@@ -163,7 +189,7 @@ interface GlideModule {
 }
 
 let glidePromise: Promise<GlideModule> | undefined;
-function loadGlide(): Promise<GlideModule> {
+export function loadGlide(): Promise<GlideModule> {
   const specifier = "@valkey/valkey-glide";
   glidePromise ??= (import(specifier) as Promise<GlideModule>).then((m) => {
     if (typeof m.GlideClient?.createClient !== "function") throw new Error("no GlideClient.createClient export");

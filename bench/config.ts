@@ -7,10 +7,12 @@
 // a loaded machine or a pathological client from blowing that (the cell then
 // reports the ops it completed and is flagged "capped").
 import { WORKLOAD_NAMES, type WorkloadName } from "./workloads.js";
-import { CLIENT_NAMES, type ClientName } from "./clients.js";
+import { CLIENT_NAMES, CLUSTER_CLIENT_NAMES, type ClientName } from "./clients.js";
 
 export interface BenchConfig {
   quick: boolean;
+  /** --cluster: a local 3-master Redis Cluster and each library's cluster client. */
+  cluster: boolean;
   clients: ClientName[];
   workloads: WorkloadName[];
   concurrency: number[];
@@ -30,6 +32,11 @@ export interface BenchConfig {
 
 export const FULL_CONCURRENCY = [1, 16, 128, 1024];
 export const QUICK_CONCURRENCY = [1, 128];
+/** --cluster (quick or not): the concurrencies the cluster target is stated at. */
+export const CLUSTER_CONCURRENCY = [128, 1024];
+export const CLUSTER_WORKLOADS: readonly WorkloadName[] = ["get", "set"];
+/** MGET of 10 keys spans slots: the anchors reject it with CROSSSLOT, so it is no cluster workload. */
+const CLUSTER_ALLOWED_WORKLOADS: readonly WorkloadName[] = ["get", "set", "get100k", "mix"];
 
 /** Measured ops per cell: [at C=1, at C>1]. C=1 pays a round trip per op, so it gets fewer. */
 const FULL_OPS: Record<WorkloadName, [number, number]> = {
@@ -47,9 +54,22 @@ const QUICK_OPS: Record<WorkloadName, [number, number]> = {
   mix: [3_000, 15_000],
 };
 
+/**
+ * --cluster --quick: only 2 workloads x 2 concurrencies, so each cell can
+ * afford more ops than QUICK_OPS (which are sized for 5 x 2 cells); at C=1024
+ * 15,000 ops would be ~15 per caller and a few tens of ms for respite.
+ */
+const CLUSTER_QUICK_OPS: Record<WorkloadName, [number, number]> = {
+  get: [3_000, 30_000],
+  set: [3_000, 30_000],
+  mget10: [2_000, 9_000],
+  get100k: [600, 1_500],
+  mix: [3_000, 30_000],
+};
+
 export function measuredOps(cfg: BenchConfig, workload: WorkloadName, concurrency: number): number {
   if (cfg.opsOverride !== undefined) return cfg.opsOverride;
-  const [one, many] = (cfg.quick ? QUICK_OPS : FULL_OPS)[workload];
+  const [one, many] = (cfg.quick ? (cfg.cluster ? CLUSTER_QUICK_OPS : QUICK_OPS) : FULL_OPS)[workload];
   return concurrency === 1 ? one : many;
 }
 
@@ -78,6 +98,7 @@ function positiveInt(flag: string, value: string): number {
 export function parseArgs(argv: readonly string[], outDir: string): BenchConfig {
   const cfg: BenchConfig = {
     quick: false,
+    cluster: false,
     clients: [...CLIENT_NAMES],
     workloads: [...WORKLOAD_NAMES],
     concurrency: FULL_CONCURRENCY,
@@ -87,6 +108,8 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
     noPin: false,
   };
   let concurrencyGiven = false;
+  let clientsGiven = false;
+  let workloadsGiven = false;
   for (const arg of argv) {
     const eq = arg.indexOf("=");
     const flag = eq === -1 ? arg : arg.slice(0, eq);
@@ -95,14 +118,19 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
       case "--quick":
         cfg.quick = true;
         break;
+      case "--cluster":
+        cfg.cluster = true;
+        break;
       case "--no-pin":
         cfg.noPin = true;
         break;
       case "--clients":
         cfg.clients = list("clients", value, CLIENT_NAMES);
+        clientsGiven = true;
         break;
       case "--workloads":
         cfg.workloads = list("workloads", value, WORKLOAD_NAMES);
+        workloadsGiven = true;
         break;
       case "--concurrency":
         cfg.concurrency = value.split(",").map((v) => positiveInt("concurrency", v.trim()));
@@ -119,8 +147,19 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
         throw new Error(`unknown flag "${arg}" (try --help)`);
     }
   }
+  if (cfg.cluster) {
+    const badClient = cfg.clients.find((c) => !CLUSTER_CLIENT_NAMES.includes(c));
+    if (clientsGiven && badClient !== undefined) throw new Error(`--cluster: ${badClient} has no cluster client; choose from ${CLUSTER_CLIENT_NAMES.join(", ")}`);
+    if (!clientsGiven) cfg.clients = [...CLUSTER_CLIENT_NAMES];
+    const badWorkload = cfg.workloads.find((w) => !CLUSTER_ALLOWED_WORKLOADS.includes(w));
+    if (workloadsGiven && badWorkload !== undefined) {
+      throw new Error(`--cluster: workload ${badWorkload} is not run on a cluster (its keys span slots); choose from ${CLUSTER_ALLOWED_WORKLOADS.join(", ")}`);
+    }
+    if (!workloadsGiven) cfg.workloads = [...CLUSTER_WORKLOADS];
+    if (!concurrencyGiven) cfg.concurrency = CLUSTER_CONCURRENCY;
+  }
   if (cfg.quick) {
-    if (!concurrencyGiven) cfg.concurrency = QUICK_CONCURRENCY;
+    if (!concurrencyGiven && !cfg.cluster) cfg.concurrency = QUICK_CONCURRENCY;
     if (cfg.opsOverride === undefined) cfg.budgetMs = 30_000;
   }
   return cfg;

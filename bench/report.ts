@@ -3,7 +3,7 @@
 // issue 6 checked against this run. Also writes the JSON files.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ANCHORS, CLIENT_LABELS, CLIENT_NAMES, type ClientName } from "./clients.js";
+import { ANCHORS, CLIENT_NAMES, clientLabel, type ClientName } from "./clients.js";
 import type { CellResult, RunResults } from "./results.js";
 import { WORKLOAD_LABELS, WORKLOAD_NAMES, type WorkloadName } from "./workloads.js";
 
@@ -33,7 +33,7 @@ export function renderTable(results: RunResults): string {
   const header = ["workload", "C", "client", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "vs ioredis", "vs best anchor", "CPU µs/op"];
   const rows: string[][] = [];
   for (const c of order(results.cells)) {
-    const name = CLIENT_LABELS[c.client];
+    const name = clientLabel(c.client, results.meta.mode);
     if (c.state !== "ok") {
       rows.push([WORKLOAD_LABELS[c.workload], String(c.concurrency), name, "failed", "", "", "", "", "", ""]);
       continue;
@@ -69,13 +69,15 @@ export function renderTable(results: RunResults): string {
 
 export function renderNotes(results: RunResults): string {
   const lines: string[] = [];
-  lines.push(`Anchors: ${ANCHORS.map((a) => CLIENT_LABELS[a]).join(", ")}. "vs best anchor" divides by the fastest anchor in the same cell.`);
+  const mode = results.meta.mode;
+  const anchors = ANCHORS.filter((a) => results.clients.some((c) => c.name === a));
+  lines.push(`Anchors: ${anchors.map((a) => clientLabel(a, mode)).join(", ")}. "vs best anchor" divides by the fastest anchor in the same cell.`);
   if (results.cells.some((c) => c.capped)) lines.push("* the cell hit its time cap before its op count; ops/s is over the ops completed.");
   for (const c of results.clients) {
     if (c.state !== "ok") lines.push(`${c.label}: ${c.state === "failed" ? "FAILED" : "skipped"}: ${c.reason ?? ""}`);
   }
   const cellFailures = results.cells.filter((c) => c.state === "failed" && results.clients.find((s) => s.name === c.client)?.state === "ok");
-  for (const c of cellFailures) lines.push(`${CLIENT_LABELS[c.client]} failed ${c.workload} C=${c.concurrency}: ${c.reason ?? ""}`);
+  for (const c of cellFailures) lines.push(`${clientLabel(c.client, mode)} failed ${c.workload} C=${c.concurrency}: ${c.reason ?? ""}`);
   return lines.join("\n");
 }
 
@@ -143,12 +145,12 @@ export function renderTargets(results: RunResults): string {
   return out.join("\n");
 }
 
-/** Write latest.json and a timestamped copy; returns the paths written. */
-export function writeJson(outDir: string, results: RunResults): string[] {
+/** Write <prefix>latest.json and a timestamped copy; returns the paths written. */
+export function writeJson(outDir: string, results: RunResults, prefix = ""): string[] {
   mkdirSync(outDir, { recursive: true });
   const text = JSON.stringify(results, null, 2) + "\n";
   const stamp = results.meta.startedAt.replace(/[:]/g, "").replace(/\.\d+Z$/, "Z");
-  const paths = [join(outDir, "latest.json"), join(outDir, `results-${stamp}.json`)];
+  const paths = [join(outDir, `${prefix}latest.json`), join(outDir, `${prefix}results-${stamp}.json`)];
   for (const p of paths) writeFileSync(p, text);
   return paths;
 }

@@ -1,6 +1,6 @@
 // The shape of a run's results (also the JSON written to bench/results/),
 // and the same-run ratios computed once every cell is in.
-import { ANCHORS, BASELINE, type ClientName } from "./clients.js";
+import { ANCHORS, BASELINE, type ClientName, type Mode } from "./clients.js";
 import type { WorkloadName } from "./workloads.js";
 
 export type ClientState = "ok" | "failed" | "unavailable";
@@ -38,6 +38,8 @@ export interface CellResult {
 }
 
 export interface RunMeta {
+  /** "cluster" for `--cluster` runs; absent in files written before it existed (= "single"). */
+  mode?: Mode;
   startedAt: string;
   durationSec: number;
   command: string;

@@ -8,7 +8,9 @@
 //   npm run bench -- --clients=respite-pipelined,ioredis --workloads=get,mget10 --concurrency=1,64 --ops=20000
 //   REDIS_URL=redis://host:port npm run bench   use that server (writes bench:* keys and deletes them
 //                                      at the end; flushes nothing)
-//   flags: --quick --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --no-pin --help
+//   npm run bench -- --cluster         on a local Redis Cluster: GET and SET at C in {128,1024}, each
+//                                      library's cluster client (--cluster --quick: under a minute)
+//   flags: --quick --cluster --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --no-pin --help
 //   clients:   respite-pipelined respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
 //   workloads: get set (16-byte values) mget10 get100k mix (90% GET / 10% SET EX)
 //
@@ -33,23 +35,41 @@
 //     ioredis and to the best anchor in the same cell, node CPU µs per op, then
 //     respite's targets checked. stderr: progress.
 //   - bench/results/: latest.json, results-<time>.json, latest.svg.
+//
+// --cluster
+//   - Starts 3 masters + 3 replicas with the test harness (startRedisCluster
+//     in test/support/redis-cluster.ts: redis-server + redis-cli --cluster
+//     create on free ports, ready once every node has cluster_state:ok and
+//     every replica its link up), pins them all to the redis core, preloads
+//     the keys on their masters (10,000 keys spread over all slots), and
+//     kills every node at the end, on Ctrl-C/SIGTERM and on a crash.
+//     REDIS_URL is not used.
+//   - Clients: respite pipelined and pooled (createCluster), ioredis Cluster
+//     (default and enableAutoPipelining), node-redis createCluster, and
+//     valkey-glide's GlideClusterClient when it loads.
+//   - Workloads get, set (also allowed: get100k, mix); C in {128, 1024};
+//     the same interleaving, verification (without the cross-slot MGET),
+//     table and ratios.
+//   - bench/results/: cluster-latest.json, cluster-results-<time>.json, cluster-latest.svg.
 import { cpus, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readFileSync, writeFileSync } from "node:fs";
 import { adminBatch, adminCommand } from "./admin.js";
 import { renderChart } from "./chart.js";
-import { CLIENT_LABELS, openClient, unavailableReason, type BenchClient, type ClientName } from "./clients.js";
+import { clientLabel, openClient, unavailableReason, type BenchClient, type ClientName, type Mode } from "./clients.js";
+import { openClusterClient } from "./cluster-clients.js";
+import { clusterBatch, killClusterSync, startBenchCluster, stopBenchCluster } from "./cluster.js";
 import { HelpRequested, measuredOps, parseArgs, stepCapMs, warmupOps, type BenchConfig } from "./config.js";
 import { runLoop, type LoopResult, type Tick } from "./measure.js";
 import { pinProcesses } from "./pinning.js";
 import { Progress } from "./progress.js";
 import { renderNotes, renderTable, renderTargets, writeJson } from "./report.js";
 import { addRatios, type CellResult, type ClientStatus, type RunResults } from "./results.js";
-import { acquireRedis, killServerSync, stopRedis, type RedisTarget } from "./server.js";
+import { acquireRedis, killServerSync, stopRedis } from "./server.js";
 import { summarize } from "./stats.js";
 import { probeKey, verifyClient } from "./verify.js";
-import { bigValue, buildWorkloads, cleanupCommands, preloadCommands, type Workload } from "./workloads.js";
+import { bigValue, buildWorkloads, cleanupCommands, preloadCommands, KEY_COUNT, type Workload } from "./workloads.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const OPEN_TIMEOUT_MS = 15_000;
@@ -69,19 +89,25 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
+/** Kill whatever servers we started (one redis-server, or every cluster node), synchronously. */
+function killServersSync(): void {
+  killServerSync();
+  killClusterSync();
+}
+
 function installExitHandlers(): void {
-  process.on("exit", killServerSync);
+  process.on("exit", killServersSync);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       progress?.stop();
-      killServerSync();
-      process.stderr.write(`\nbench: ${signal}, redis-server stopped; no results written\n`);
+      killServersSync();
+      process.stderr.write(`\nbench: ${signal}, the redis-server process(es) we started are stopped; no results written\n`);
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   }
   process.on("uncaughtException", (err) => {
     progress?.stop();
-    killServerSync();
+    killServersSync();
     process.stderr.write(`\nbench crashed: ${err.stack ?? String(err)}\n`);
     process.exit(1);
   });
@@ -114,11 +140,71 @@ function emptyCell(workload: Workload, concurrency: number, client: ClientName, 
   };
 }
 
-async function openAll(cfg: BenchConfig, target: RedisTarget, big: string): Promise<{ open: BenchClient[]; statuses: ClientStatus[] }> {
+/** What differs between a single-node run and a cluster run. */
+interface Harness {
+  mode: Mode;
+  redisVersion: string;
+  /** What was started (or used), for the header and the JSON. */
+  serverNote: string;
+  /** Extra header lines. */
+  notes: string[];
+  open(name: ClientName): Promise<BenchClient>;
+  verify(client: BenchClient): Promise<void>;
+  /** Delete what we wrote on a server that is not ours, and stop what we started. */
+  finish(clients: readonly ClientName[]): Promise<void>;
+}
+
+/** One redis-server: REDIS_URL's, or our own on a free port. */
+async function singleHarness(redisCore: number | undefined, big: string): Promise<Harness> {
+  const target = await acquireRedis(process.env, process.env.REDIS_URL ? undefined : redisCore);
+  const info = await adminCommand(target, ["INFO", "server"], 5_000);
+  const redisVersion = /redis_version:([^\r\n]+)/.exec(String(info))?.[1] ?? "?";
+  await adminBatch(target, preloadCommands(big), 30_000);
+  return {
+    mode: "single",
+    redisVersion,
+    serverNote: target.note,
+    notes: [],
+    open: (name) => openClient(name, target),
+    verify: (client) => verifyClient(client, big),
+    finish: async (clients) => {
+      if (target.pid === undefined) {
+        // Not our server: delete the keys we wrote, and nothing else.
+        await adminBatch(target, cleanupCommands(clients.map(probeKey)), 30_000).catch((err: unknown) =>
+          process.stderr.write(`bench: could not delete the bench:* keys: ${errorText(err)}\n`),
+        );
+      }
+      await stopRedis();
+    },
+  };
+}
+
+/** A local Redis Cluster of 3 masters + 3 replicas, started and stopped by us. */
+async function clusterHarness(redisCore: number | undefined, big: string): Promise<Harness> {
+  const notes: string[] = [];
+  if (process.env.REDIS_URL) notes.push("REDIS_URL is not used with --cluster: the bench starts its own cluster");
+  const target = await startBenchCluster(redisCore);
+  const perMaster = await clusterBatch(target, preloadCommands(big), 30_000);
+  const spread = [...perMaster].map(([port, n]) => `${n} on :${port}`).join(", ");
+  if (perMaster.size < target.seeds.length) throw new Error(`the ${KEY_COUNT} keys landed on ${perMaster.size} masters only (${spread})`);
+  notes.push(`keys: ${KEY_COUNT} + 1 big, spread over every slot range (${spread})`);
+  return {
+    mode: "cluster",
+    redisVersion: target.redisVersion,
+    serverNote: target.note,
+    notes,
+    open: (name) => openClusterClient(name, target),
+    // No MGET: its 10 keys span slots, which the anchors reject with CROSSSLOT.
+    verify: (client) => verifyClient(client, big, { mget: false }),
+    finish: () => stopBenchCluster(),
+  };
+}
+
+async function openAll(cfg: BenchConfig, harness: Harness): Promise<{ open: BenchClient[]; statuses: ClientStatus[] }> {
   const open: BenchClient[] = [];
   const statuses: ClientStatus[] = [];
   for (const name of cfg.clients) {
-    const label = CLIENT_LABELS[name];
+    const label = clientLabel(name, harness.mode);
     const missing = await unavailableReason(name);
     if (missing !== undefined) {
       say(`bench: note: skipping ${label}: ${missing}`);
@@ -127,8 +213,8 @@ async function openAll(cfg: BenchConfig, target: RedisTarget, big: string): Prom
     }
     let client: BenchClient | undefined;
     try {
-      client = await withTimeout(openClient(name, target), OPEN_TIMEOUT_MS, `connecting ${label}`);
-      await verifyClient(client, big);
+      client = await withTimeout(harness.open(name), OPEN_TIMEOUT_MS, `connecting ${label}`);
+      await harness.verify(client);
       open.push(client);
       statuses.push({ name, label, state: "ok" });
     } catch (err) {
@@ -159,11 +245,10 @@ async function main(): Promise<void> {
   installExitHandlers();
 
   const pin = pinProcesses(cfg.noPin);
-  const target = await acquireRedis(process.env, process.env.REDIS_URL ? undefined : pin.redisCore);
-  const info = await adminCommand(target, ["INFO", "server"], 5_000);
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(String(info))?.[1] ?? "?";
   const big = bigValue();
-  await adminBatch(target, preloadCommands(big), 30_000);
+  const harness = cfg.cluster ? await clusterHarness(pin.redisCore, big) : await singleHarness(pin.redisCore, big);
+  const mode = harness.mode;
+  const redisVersion = harness.redisVersion;
   const workloads = buildWorkloads(cfg.workloads, big);
   const load = loadavg()[0]!;
   const busy = load > cpus().length * 0.5;
@@ -173,7 +258,8 @@ async function main(): Promise<void> {
     [
       `# ${command}`,
       `node ${process.version}, redis ${redisVersion}, ${cpus()[0]?.model ?? "?"} x${cpus().length}`,
-      `server: ${target.note}`,
+      `server: ${harness.serverNote}`,
+      ...harness.notes,
       `pinning: ${pin.note}`,
       `gc between cells: ${gc ? "yes" : "no (run with --expose-gc)"}`,
       `load average at start: ${load.toFixed(2)}${busy ? " (WARNING: other processes are busy on this machine; expect noisy numbers)" : ""}`,
@@ -181,7 +267,7 @@ async function main(): Promise<void> {
     ].join("\n"),
   );
 
-  const { open, statuses } = await openAll(cfg, target, big);
+  const { open, statuses } = await openAll(cfg, harness);
   /** Clients excluded from the remaining cells, and why. */
   const failed = new Map<ClientName, string>();
   /** Clients caught returning wrong data: none of their cells may count. */
@@ -215,7 +301,7 @@ async function main(): Promise<void> {
     const shift = open.length === 0 ? 0 : k % open.length;
     const order = [...open.slice(shift), ...open.slice(0, shift)];
     for (const client of order) {
-      const label = `${w.label} C=${c} ${CLIENT_LABELS[client.name]}`;
+      const label = `${w.label} C=${c} ${clientLabel(client.name, mode)}`;
       const excluded = failed.get(client.name);
       if (excluded !== undefined) {
         results.push(emptyCell(w, c, client.name, excluded));
@@ -232,7 +318,7 @@ async function main(): Promise<void> {
           const reason = `wrong reply in warm-up (${warmRes.mismatches} of ${warmRes.done}): ${warmRes.firstMismatch}`;
           failed.set(client.name, reason);
           wrongData.add(client.name);
-          say(`bench: ${CLIENT_LABELS[client.name]} FAILED, excluded from the run: ${reason}`);
+          say(`bench: ${clientLabel(client.name, mode)} FAILED, excluded from the run: ${reason}`);
           results.push(emptyCell(w, c, client.name, reason));
           progress.end();
           continue;
@@ -250,7 +336,7 @@ async function main(): Promise<void> {
         // A hung client is beyond saving for this run.
         const reason = errorText(err);
         failed.set(client.name, reason);
-        say(`bench: ${CLIENT_LABELS[client.name]} FAILED in ${label}, excluded: ${reason}`);
+        say(`bench: ${clientLabel(client.name, mode)} FAILED in ${label}, excluded: ${reason}`);
         results.push(emptyCell(w, c, client.name, reason));
         progress.end();
         continue;
@@ -281,13 +367,7 @@ async function main(): Promise<void> {
   progress = undefined;
 
   await Promise.all(open.map((c) => withTimeout(c.close(), CLOSE_TIMEOUT_MS, `closing ${c.name}`).catch(() => undefined)));
-  if (target.pid === undefined) {
-    // Not our server: delete the keys we wrote, and nothing else.
-    await adminBatch(target, cleanupCommands(cfg.clients.map(probeKey)), 30_000).catch((err: unknown) =>
-      process.stderr.write(`bench: could not delete the bench:* keys: ${errorText(err)}\n`),
-    );
-  }
-  await stopRedis();
+  await harness.finish(cfg.clients);
 
   for (const s of statuses) {
     const why = failed.get(s.name);
@@ -303,6 +383,7 @@ async function main(): Promise<void> {
   addRatios(results);
   const run: RunResults = {
     meta: {
+      mode,
       startedAt: started.toISOString(),
       durationSec: Math.round((Date.now() - started.getTime()) / 100) / 10,
       command,
@@ -311,7 +392,7 @@ async function main(): Promise<void> {
       redisVersion,
       cpu: cpus()[0]?.model ?? "?",
       cores: cpus().length,
-      server: target.note,
+      server: harness.serverNote,
       pinning: pin.note,
       opsPerCell,
       stepCapMs: Math.round(capMs),
@@ -320,9 +401,10 @@ async function main(): Promise<void> {
     clients: statuses,
     cells: results,
   };
-  const written = writeJson(cfg.outDir, run);
+  const prefix = mode === "cluster" ? "cluster-" : "";
+  const written = writeJson(cfg.outDir, run, prefix);
   try {
-    const svgPath = join(cfg.outDir, "latest.svg");
+    const svgPath = join(cfg.outDir, `${prefix}latest.svg`);
     writeFileSync(svgPath, await renderChart(run));
     written.push(svgPath);
   } catch (err) {
@@ -331,14 +413,18 @@ async function main(): Promise<void> {
 
   const out = [renderTable(run), "", renderNotes(run)];
   const targets = renderTargets(run);
-  if (targets !== "") out.push("", "respite targets (issue 6; one run: the issue asks for the median of at least 2):", "", targets);
+  const targetsTitle =
+    mode === "cluster"
+      ? "respite targets on the cluster (issue 10: the one-node targets of issue 6; one run, the issues ask for the median of at least 2):"
+      : "respite targets (issue 6; one run: the issue asks for the median of at least 2):";
+  if (targets !== "") out.push("", targetsTitle, "", targets);
   out.push("", `wall time ${run.meta.durationSec} s; wrote ${written.map((p) => relative(process.cwd(), p)).join(", ")}`, "");
   process.stdout.write(out.join("\n"));
 }
 
 main().catch((err: unknown) => {
   progress?.stop();
-  killServerSync();
+  killServersSync();
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });
