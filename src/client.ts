@@ -94,7 +94,14 @@ export class Client extends TypedCommands<ClientEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.closedByUser) req.fail(new ClientClosedError());
+    if (req.stateful) {
+      req.fail(
+        new TypeError(
+          `${req.name} changes the state of its connection and cannot be sent with command(), which shares sockets: ` +
+            "use batch(commands, { atomic: true }), withConnection(), subscribe(), or the db option",
+        ),
+      );
+    } else if (this.closedByUser) req.fail(new ClientClosedError());
     else if (!req.settled) this.transport.send(req);
     return req.promise;
   }

@@ -13,7 +13,21 @@ export interface CommandFlags {
   readOnly: boolean;
   /** Holds the connection until data arrives or its own timeout passes. */
   blocking: boolean;
+  /**
+   * Changes the state of its connection for the commands after it (SELECT,
+   * MULTI, WATCH, SUBSCRIBE, ...). Sent with command() on a shared or pooled
+   * socket it would change what other callers' commands do (review finding:
+   * after command(["SELECT", "3"]) another caller's GET read db 3), so
+   * command() refuses them; batch(), withConnection(), subscribe() and the
+   * db option are their homes.
+   */
+  stateful: boolean;
 }
+
+const STATEFUL = new Set([
+  "select", "multi", "exec", "discard", "watch", "unwatch", "subscribe", "unsubscribe", "psubscribe",
+  "punsubscribe", "ssubscribe", "sunsubscribe", "monitor", "reset", "hello", "quit", "auth",
+]);
 
 const cache = new Map<string, CommandFlags>();
 
@@ -33,6 +47,7 @@ function lookup(lower: string): CommandFlags {
     flags = {
       readOnly: known && commands.hasFlag(lower, "readonly"),
       blocking: known && commands.hasFlag(lower, "blocking"),
+      stateful: STATEFUL.has(lower),
     };
     // Only cache real command names, so the map stays bounded.
     if (known) cache.set(lower, flags);
@@ -49,7 +64,7 @@ export function commandFlags(args: Command): CommandFlags {
   const flags = lookup(lower);
   if (flags.blocking && (lower === "xread" || lower === "xreadgroup")) {
     const blocks = args.some((a, i) => i > 0 && argText(a).toUpperCase() === "BLOCK");
-    return blocks ? flags : { readOnly: flags.readOnly, blocking: false };
+    return blocks ? flags : { readOnly: flags.readOnly, blocking: false, stateful: false };
   }
   return flags;
 }

@@ -31,7 +31,10 @@ export class ReplyError extends RedisError {
   /** Upper-case command name that got the reply, when known (never its arguments). */
   command: string | undefined;
 
-  constructor(message: string, command?: string) {
+  constructor(serverMessage: string, command?: string) {
+    // Redis echoes the start of an unknown command's arguments ("ERR unknown
+    // command 'X', with args beginning with: 'user' 'secret'"): never keep them.
+    const message = serverMessage.replace(/, with args beginning with:[\s\S]*$/, "");
     // The code is the first word of the reply, as Redis defines it: ERR,
     // WRONGTYPE, NOSCRIPT, MOVED, NOPERM, ... The command ran (or was refused)
     // on the server, so it was certainly delivered.

@@ -30,12 +30,21 @@ export class Request {
   readonly returnBuffers: boolean;
   readonly readOnly: boolean;
   readonly blocking: boolean;
+  /** Changes its connection's state (SELECT, MULTI, SUBSCRIBE...): never on a shared socket. */
+  readonly stateful: boolean;
   state = RequestState.Queued;
   /** Set once the request was re-sent after its socket died. */
   retried = false;
+  /**
+   * Handed to a socket at least once. A read retried after its socket died is
+   * Queued again, yet the server may have run it: maybeExecuted follows this,
+   * not the current state (review finding: a retried GET that then timed out
+   * said maybeExecuted false).
+   */
+  everWritten = false;
   readonly promise: Promise<Reply>;
   private resolveFn!: (value: Reply) => void;
-  private rejectFn!: (reason: RedisError) => void;
+  private rejectFn!: (reason: Error) => void;
   private timer: NodeJS.Timeout | undefined;
   private signal: AbortSignal | undefined;
   private abortListener: (() => void) | undefined;
@@ -47,6 +56,7 @@ export class Request {
     const flags = commandFlags(args);
     this.readOnly = flags.readOnly;
     this.blocking = flags.blocking;
+    this.stateful = flags.stateful;
     this.returnBuffers = options?.returnBuffers === true;
     this.promise = new Promise<Reply>((resolve, reject) => {
       this.resolveFn = resolve;
@@ -60,7 +70,7 @@ export class Request {
       }
       this.signal = signal;
       this.abortListener = () =>
-        this.fail(new AbortError(this.name, this.state === RequestState.Written, { cause: signal.reason }));
+        this.fail(new AbortError(this.name, this.everWritten, { cause: signal.reason }));
       signal.addEventListener("abort", this.abortListener);
     }
     let timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
@@ -68,7 +78,7 @@ export class Request {
     // command deadline (BLPOP k 5 with commandTimeoutMs 1000 may take 6 s).
     if (this.blocking && options?.timeoutMs === undefined && timeoutMs > 0) timeoutMs += blockingTimeoutMs(args);
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-      this.timer = setTimeout(() => this.fail(new TimeoutError(this.name, timeoutMs, this.state === RequestState.Written)), timeoutMs);
+      this.timer = setTimeout(() => this.fail(new TimeoutError(this.name, timeoutMs, this.everWritten)), timeoutMs);
     }
   }
 
@@ -97,7 +107,8 @@ export class Request {
     this.fail(error);
   }
 
-  fail(error: RedisError): void {
+  /** A RedisError, or a TypeError for input refused before anything was sent. */
+  fail(error: RedisError | TypeError): void {
     if (this.state === RequestState.Settled) return;
     this.finish();
     this.rejectFn(error);
@@ -105,7 +116,7 @@ export class Request {
 
   /** The socket this request was on died. */
   failConnection(cause: Error | undefined): void {
-    const written = this.state === RequestState.Written;
+    const written = this.everWritten;
     const message = written
       ? `Connection lost after ${this.name} was sent; it may have executed`
       : `Connection lost before ${this.name} was sent`;
@@ -114,7 +125,7 @@ export class Request {
 
   /** The client closed before this request completed. */
   failClosed(): void {
-    this.fail(new ClientClosedError(this.state === RequestState.Written));
+    this.fail(new ClientClosedError(this.everWritten));
   }
 
   private finish(): void {

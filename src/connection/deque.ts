@@ -49,6 +49,18 @@ export class Deque<T> {
     return out;
   }
 
+  /** Keep only the elements `keep` accepts, in order. O(n): for rare clean-ups, not the hot path. */
+  retain(keep: (item: T) => boolean): void {
+    for (const item of this.drain()) if (keep(item)) this.push(item);
+  }
+
+  /** The elements, oldest first, without removing them. */
+  toArray(): T[] {
+    const out: T[] = new Array<T>(this.count);
+    for (let i = 0; i < out.length; i++) out[i] = this.items[(this.head + i) & (this.items.length - 1)] as T;
+    return out;
+  }
+
   private grow(): void {
     const old = this.items;
     const next = new Array<T | undefined>(old.length * 2);

@@ -34,6 +34,12 @@ export class RespSocket {
   private readonly decoder: Decoder;
   private error: Error | undefined;
   private closed = false;
+  /**
+   * destroy() was called; 'close' has not fired yet. Nothing may be written
+   * in between: it would never reach the server, yet be reported as maybe
+   * executed and not re-sent (review finding).
+   */
+  private dying = false;
   /** True after a write returned false, until 'drain'. */
   needsDrain = false;
   /** Parse mode for pushes, once an owner asked for one (setPushReturnBuffers). */
@@ -72,20 +78,23 @@ export class RespSocket {
     return this.inflight.length;
   }
 
+  /** Written requests whose callers still wait (a timed-out one keeps its slot but waits no more). */
+  unsettledInflight(): Request[] {
+    return this.inflight.toArray().filter((r) => r.state !== RequestState.Settled);
+  }
+
   /**
    * Write every unsettled request of `queue` (emptying it) in one socket
    * write. Returns false when the socket asked us to wait for 'drain'.
    */
   writeQueue(queue: Deque<Request>): boolean {
+    // Left queued: the owner re-sends them on its next connection.
+    if (this.closed || this.dying) return false;
     let text = "";
     let chunks: (string | Buffer)[] | undefined;
     let req: Request | undefined;
     while ((req = queue.shift()) !== undefined) {
       if (req.state === RequestState.Settled) continue; // timed out or aborted while queued
-      if (this.closed) {
-        req.failConnection(this.error);
-        continue;
-      }
       this.track(req);
       const e = req.encoded;
       if (typeof e === "string") {
@@ -109,8 +118,8 @@ export class RespSocket {
   /** Write one request. Returns false when the socket asked us to wait for 'drain'. */
   write(req: Request): boolean {
     if (req.state === RequestState.Settled) return !this.needsDrain;
-    if (this.closed) {
-      // Its close already fired: tracking it would leave it unsettled forever.
+    if (this.closed || this.dying) {
+      // Tracking it would leave it unsettled forever; it was never sent.
       req.failConnection(this.error);
       return false;
     }
@@ -155,11 +164,13 @@ export class RespSocket {
 
   destroy(error?: Error): void {
     if (this.closed) return;
+    this.dying = true;
     this.error ??= error;
     this.socket.destroy();
   }
 
   private track(req: Request): void {
+    req.everWritten = true;
     if (this.inflight.length === 0) this.decoder.setReturnBuffers(req.returnBuffers);
     req.state = RequestState.Written;
     this.inflight.push(req);

@@ -130,7 +130,7 @@ export class PipelinedTransport implements Transport {
           failAll(new ConnectionError("Not connected; the batch was not sent (offline queue disabled)", "offline", false));
           return;
         }
-        if (this.queue.length + reqs.length > limit) {
+        if (!this.offlineRoom(reqs.length)) {
           failAll(new QueueFullError("offline", limit));
           return;
         }
@@ -204,11 +204,23 @@ export class PipelinedTransport implements Transport {
     const limit = this.options.offlineQueueLength;
     if (limit === 0) {
       req.fail(new ConnectionError(`Not connected; ${req.name} was not sent (offline queue disabled)`, "offline", false));
-    } else if (this.queue.length >= limit) {
+    } else if (!this.offlineRoom(1)) {
       req.fail(new QueueFullError("offline", limit));
     } else {
       this.queue.push(req);
     }
+  }
+
+  /**
+   * Is there room for n more offline requests? Requests that timed out or
+   * were aborted while queued stay in the queue until the next flush; they
+   * hold no room (review finding: dead entries filled the offline queue).
+   */
+  private offlineRoom(n: number): boolean {
+    const limit = this.options.offlineQueueLength;
+    if (this.queue.length + n <= limit) return true;
+    this.queue.retain((r) => r.state !== RequestState.Settled);
+    return this.queue.length + n <= limit;
   }
 
   private scheduleFlush(): void {
@@ -237,9 +249,9 @@ export class PipelinedTransport implements Transport {
     try {
       conn = await openConnection(this.options, {
         onClose: (error, unanswered) => this.onConnectionLost(conn, error, unanswered),
-        onDrain: () => this.flush(),
-        onIdle: () => {
-          if (this.state.kind === "closing" && this.state.conn === conn && this.queue.length === 0) conn.end();
+        onDrain: () => {
+          this.flush();
+          this.endWhenSettled(conn);
         },
       });
     } catch (err) {
@@ -255,6 +267,7 @@ export class PipelinedTransport implements Transport {
         return;
       }
       this.emitError(error);
+      if (this.state !== st) return; // a listener closed or destroyed the client
       this.enterBackoff(attempt + 1, error);
       return;
     }
@@ -274,7 +287,27 @@ export class PipelinedTransport implements Transport {
   private enterClosing(conn: RespSocket): void {
     this.state = { kind: "closing", conn };
     this.flush(); // accepted commands still go out; close() waits for their replies
-    if (conn.inflightCount === 0 && this.queue.length === 0) conn.end();
+    this.endWhenSettled(conn);
+  }
+
+  /**
+   * Closing: once every accepted command has settled, end the socket. A
+   * command that timed out keeps its FIFO slot and its reply may never come
+   * (a hung server), so we wait for the callers, not for the slots (review
+   * finding: close() hung after a timeout); a socket still owing replies is
+   * destroyed instead of ended.
+   */
+  private endWhenSettled(conn: RespSocket): void {
+    const st = this.state;
+    if (st.kind !== "closing" || st.conn !== conn || this.queue.length > 0) return; // 'drain' calls again
+    const waiting = conn.unsettledInflight();
+    if (waiting.length > 0) {
+      void Promise.allSettled(waiting.map((r) => r.promise)).then(() => this.endWhenSettled(conn));
+    } else if (conn.inflightCount === 0) {
+      conn.end();
+    } else {
+      conn.destroy();
+    }
   }
 
   private enterReady(conn: RespSocket, attempt: number): void {
@@ -320,6 +353,14 @@ export class PipelinedTransport implements Transport {
     const protocol = error instanceof ProtocolError;
     this.events.disconnect({ reason: st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed", error });
     if (protocol) this.emitError(error);
+    if (this.state !== st) {
+      // A listener closed or destroyed the client: the transition is theirs,
+      // the requests of the dead socket are ours to settle.
+      for (const r of unanswered) r.failConnection(error);
+      const now = this.state;
+      if (now.kind === "closing" && now.conn === conn) this.enterClosed(undefined);
+      return;
+    }
     if (st.kind === "closing") {
       for (const r of unanswered) r.failConnection(error);
       this.enterClosed(undefined);

@@ -4,6 +4,8 @@
 // once: a single UTF-8 encode per flush, no per-argument Buffer. A command
 // holding a Buffer encodes to one Buffer so binary data is never re-encoded.
 
+import { commandName } from "../commands.js";
+
 export type Arg = string | Buffer | number | bigint;
 export type Command = readonly Arg[];
 
@@ -17,10 +19,6 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : typeof value;
 }
 
-function commandName(args: Command): string {
-  const first = args[0];
-  return typeof first === "string" ? first.toUpperCase() : Buffer.isBuffer(first) ? first.toString("latin1").toUpperCase() : String(first);
-}
 
 function badArgument(args: Command, index: number, value: unknown): TypeError {
   return new TypeError(

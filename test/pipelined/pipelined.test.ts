@@ -2,7 +2,7 @@
 // transports share is in test/conformance.
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ClientClosedError, ConnectionError, QueueFullError, createClient, type Client } from "../../src/index.js";
+import { ClientClosedError, ConnectionError, QueueFullError, TimeoutError, createClient, type Client } from "../../src/index.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
 import { waitFor } from "../support/wait.js";
 
@@ -169,3 +169,17 @@ function unusedPort(): Promise<number> {
     });
   });
 }
+
+describe("pipelined offline queue", () => {
+  it("does not count commands that timed out while queued", async () => {
+    const port = await unusedPort();
+    const c = client({ port, host: "127.0.0.1", url: undefined, offlineQueue: { maxLength: 2 }, reconnect: { initialDelayMs: 1000, maxDelayMs: 1000 } });
+    const early = [c.command(["GET", "a"], { timeoutMs: 20 }), c.command(["GET", "b"], { timeoutMs: 20 })];
+    for (const p of early) await expect(p).rejects.toBeInstanceOf(TimeoutError);
+    // Both slots are free again: two more fit, the third does not.
+    const later = [c.command(["GET", "c"]), c.command(["GET", "d"])];
+    await expect(c.command(["GET", "e"])).rejects.toBeInstanceOf(QueueFullError);
+    c.destroy();
+    for (const p of later) await expect(p).rejects.toBeInstanceOf(ClientClosedError);
+  });
+});
