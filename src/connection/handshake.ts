@@ -17,6 +17,11 @@ export function handshakeCommands(options: ResolvedOptions): Command[] {
   }
   if (options.db !== 0) cmds.push(["SELECT", options.db]);
   if (options.clientName !== undefined) cmds.push(["CLIENT", "SETNAME", options.clientName]);
+  // With nothing else to say, PING: a connection counts as up only once the
+  // server has answered. A proxy that accepts for a dead backend, or a server
+  // that accepts and drops, must not look ready (issue 5: commands sent in
+  // that moment failed as maybe executed, and the loss was redialled at once).
+  if (cmds.length === 0) cmds.push(["PING"]);
   return cmds;
 }
 
@@ -67,10 +72,6 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
   });
   const cmds = handshakeCommands(options);
   const verify = options.verifyConnection;
-  if (cmds.length === 0 && verify === undefined) {
-    phase = "open";
-    return conn;
-  }
   const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
   try {
     await new Promise<void>((resolve, reject) => {
