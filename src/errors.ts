@@ -120,10 +120,25 @@ export class QueueFullError extends RedisError {
 export class PoolTimeoutError extends RedisError {
   readonly timeoutMs: number;
 
-  constructor(timeoutMs: number) {
-    super(`No pooled connection became free within ${timeoutMs} ms`, "EPOOLTIMEOUT", false);
+  /** maybeExecuted: only for a read that waited again after its socket died (it was written once). */
+  constructor(timeoutMs: number, maybeExecuted = false) {
+    super(`No pooled connection became free within ${timeoutMs} ms`, "EPOOLTIMEOUT", maybeExecuted);
     this.timeoutMs = timeoutMs;
   }
+}
+
+/**
+ * `error` as told to a request that was written at least once (`written`:
+ * Request.everWritten), e.g. a read queued again after its socket died:
+ * whatever stops it now, it may have run. The transport-level errors that say
+ * "not executed" come back saying "maybe"; the others are returned as they are.
+ */
+export function afterAnyWrite(error: RedisError, written: boolean): RedisError {
+  if (!written || error.maybeExecuted) return error;
+  if (error instanceof ClientClosedError) return new ClientClosedError(true);
+  if (error instanceof PoolTimeoutError) return new PoolTimeoutError(error.timeoutMs, true);
+  if (error instanceof ConnectionError) return new ConnectionError(error.message, error.reason, true, { cause: error.cause });
+  return error;
 }
 
 /** EXEC returned nil: a WATCHed key changed, so the transaction did not run. */

@@ -111,6 +111,12 @@ export interface ResolvedOptions {
   resolveAddress?: () => Promise<ServerAddress>;
   /** ... and runs this after the handshake; a rejection fails the attempt (the caller backs off). */
   verifyConnection?: (exec: SetupExec, address: ServerAddress, socket: Socket) => Promise<void>;
+  /**
+   * Sentinel (issue 11), internal: set by src/sentinel. Connection owners that
+   * are not transports (the pub/sub subscriber) register here to hear that the
+   * server changed (a failover), as transports do through invalidate().
+   */
+  serverChanged?: Set<() => void>;
 }
 
 export const DEFAULTS = {

@@ -54,6 +54,8 @@ export class PooledTransport implements Transport {
   private resolveClose: (() => void) | undefined;
   /** Resolves once every socket is closed, after close() or destroy(). */
   private teardownDone: Promise<void> = Promise.resolve();
+  /** Aborted at teardown: a dial or handshake still under way then is for nobody, and must not keep the process alive. */
+  private readonly dials = new AbortController();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -228,21 +230,26 @@ export class PooledTransport implements Transport {
   private async openSocket(): Promise<PooledSocket> {
     let ps: PooledSocket | undefined;
     const generation = this.sockets.dialGeneration;
-    const conn = await openConnection(this.options, {
-      onClose: (error, unanswered) => {
-        if (ps !== undefined) this.onSocketClosed(ps, error, unanswered);
-        else for (const r of unanswered) r.failConnection(error);
+    const conn = await openConnection(
+      this.options,
+      {
+        onClose: (error, unanswered) => {
+          if (ps !== undefined) this.onSocketClosed(ps, error, unanswered);
+          else for (const r of unanswered) r.failConnection(error);
+        },
       },
-    });
+      this.dials.signal,
+    );
     // With no handshake command nothing has answered yet: the first reply proves the dial.
     ps = new PooledSocket(conn, handshakeCommands(this.options).length > 0 || this.options.verifyConnection !== undefined);
+    // Ours before any listener runs: a 'ready' listener that destroys the client closes it too.
+    this.sockets.add(ps, generation);
     if (!this.up && this.state.kind === "open") {
       this.up = true;
       this.lastError = undefined;
-      this.events.ready();
       for (const w of this.readyWaiters.splice(0)) w.resolve();
+      this.events.ready();
     }
-    this.sockets.add(ps, generation);
     return ps;
   }
 
@@ -260,15 +267,20 @@ export class PooledTransport implements Transport {
   private onSocketClosed(ps: PooledSocket, error: Error | undefined, unanswered: Request[]): void {
     ps.noteClosed();
     const role = ps.role;
-    if (role.kind !== "retired" && this.state.kind !== "closed") {
+    const st = this.state;
+    // Decided before any listener runs: was this close ours (retired, evicted,
+    // stale, or the transport was already closing), or the server's?
+    const ours = role.kind === "retired" || ps.quiet || this.sockets.isStale(ps) || st.kind !== "open";
+    if (role.kind !== "retired" && st.kind !== "closed") {
       const protocol = error instanceof ProtocolError;
       this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error });
-      if (protocol) this.events.error(error);
+      if (protocol && this.state === st) this.events.error(error);
+      if (this.state !== st) this.listenerEnded();
     }
     if (!ps.proven) {
       // Closed before the server ever answered on it. Only a close we did not
       // ask for counts against the server (a listener that accepts and drops).
-      if (role.kind === "retired" || ps.quiet || this.sockets.isStale(ps) || this.state.kind !== "open") this.gate.withdrawn(ps);
+      if (ours) this.gate.withdrawn(ps);
       else this.gate.disproved(ps, new ConnectionError("The server closed a new connection before answering anything", "connect-failed", false, { cause: error }));
     }
     if (role.kind !== "job") {
@@ -319,21 +331,42 @@ export class PooledTransport implements Transport {
     const error = cause instanceof RedisError ? cause : new ConnectionError("Connection failed", "connect-failed", false, { cause });
     this.lastError = error;
     this.up = false;
-    if (this.state.kind === "closed") return;
+    const st = this.state;
+    if (st.kind === "closed") return;
     if (isFatalConnectError(error)) {
       // A wrong password stays wrong: end here, no retry loop.
       this.enterClosed(error);
       return;
     }
     const exhausted = reconnectExhausted(this.options.reconnect, attempt, error);
+    this.events.error(error);
+    // An 'error' listener may have closed or destroyed the client: the
+    // transition is then theirs (review finding: 'reconnecting' came after
+    // 'close', and a close() from the listener could be followed by a dial).
+    if (this.state !== st) {
+      this.listenerEnded();
+      return;
+    }
     if (exhausted !== undefined) {
-      this.events.error(error);
       this.enterClosed(exhausted);
       return;
     }
-    this.events.error(error);
-    this.events.reconnecting({ attempt, delayMs });
+    if (st.kind === "open") this.events.reconnecting({ attempt, delayMs });
     if (this.sockets.openCount() === 0) this.waiters.failAll(error);
+  }
+
+  /**
+   * A listener called close() or destroy() while we reported a socket's loss
+   * or a failed dial. destroy() finished the job itself. close() would serve
+   * the callers in line, but with no socket open that takes a new dial: they
+   * get ClientClosedError instead, as from close() while the server is down
+   * (and as on the pipelined transport).
+   */
+  private listenerEnded(): void {
+    if (this.state.kind === "closing" && this.sockets.openCount() === 0) {
+      this.waiters.failAll(new ClientClosedError());
+      this.maybeFinishClose();
+    }
   }
 
   private maybeFinishClose(): void {
@@ -348,6 +381,9 @@ export class PooledTransport implements Transport {
   /** No dial after this; wait for generic-pool's acquires and loans, then close every idle socket. */
   private async teardown(): Promise<void> {
     this.gate.close(new ClientClosedError());
+    // Nobody waits for a dial still under way (its creates end as tombstones):
+    // abandon it now, not at connectTimeoutMs (generic-pool's clear() waits for it).
+    this.dials.abort();
     try {
       await this.pool.drain(); // also stops the evictor's timer
       await this.pool.clear();

@@ -3,7 +3,7 @@
 // limit). A command that settles while waiting (its own deadline, its
 // signal) leaves the line at once; its entry is skipped when reached.
 import { Deque } from "../connection/deque.js";
-import { ConnectionError, PoolTimeoutError, type RedisError } from "../errors.js";
+import { afterAnyWrite, PoolTimeoutError, type RedisError } from "../errors.js";
 import type { Request } from "../request.js";
 import type { PooledSocket } from "./pooled-socket.js";
 
@@ -22,12 +22,10 @@ export class Waiter {
 
   fail(error: RedisError): void {
     const t = this.target;
-    if ("promise" in t && t.retried && error instanceof ConnectionError && !error.maybeExecuted) {
-      // A read put back in line after its socket died was written once: it may have run.
-      t.fail(new ConnectionError(error.message, error.reason, true, { cause: error.cause }));
-      return;
-    }
-    t.fail(error);
+    // A read put back in line after its socket died was written once: it may
+    // have run, whatever stops it now (everWritten, as every transport).
+    if ("promise" in t) t.fail(afterAnyWrite(error, t.everWritten));
+    else t.fail(error);
   }
 }
 

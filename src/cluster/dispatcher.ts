@@ -9,9 +9,11 @@
 // After a node is lost: commands still queued (never written) at a node that
 // left the topology (a failed master, replaced by its replica) are failed by
 // that node client's close() with maybeExecuted false, and sent again to the
-// slot's new owner. Commands written to a node that died keep the node
-// client's semantics: writes reject with maybeExecuted true, reads are
-// retried.
+// slot's new owner. Commands written to a node that died: writes reject with
+// maybeExecuted true; a read is retried once in its whole journey (with
+// retryReadOnly), here, at the slot's owner once a refresh has found it. The
+// node clients do not retry reads themselves (node-registry.ts): their retry
+// plus ours ran a read up to twice per resend (review finding).
 import { commandFlags, commandName } from "../commands.js";
 import type { BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "../errors.js";
@@ -113,10 +115,16 @@ export class Dispatcher {
         counters.rerouted++;
         return this.retryLater(cmd, journey, err, true);
       }
-    } else if ((err instanceof ClientClosedError || (err instanceof ConnectionError && LOST.has(err.reason))) && commandFlags(cmd.args).readOnly) {
-      // A read written to a node that died (the node client retried it once
-      // already): running it again is harmless, so it goes to the slot's
-      // owner once a refresh has found it. Writes keep maybeExecuted.
+    } else if (
+      (err instanceof ClientClosedError || (err instanceof ConnectionError && LOST.has(err.reason))) &&
+      commandFlags(cmd.args).readOnly &&
+      options.resolved.retryReadOnly &&
+      !journey.readRetried
+    ) {
+      // A read written to a node that died: running it again is harmless,
+      // once, so it goes to the slot's owner once a refresh has found it.
+      // Writes keep maybeExecuted; so does a read that was retried already.
+      journey.readRetried = true;
       counters.rerouted++;
       return this.retryLater(cmd, journey, err, true);
     }

@@ -15,10 +15,12 @@ export interface Journey {
   redirections: number;
   /** Backoff exponent for TRYAGAIN / CLUSTERDOWN / lost nodes. */
   waits: number;
+  /** A read that may have executed was sent again: its one retry is spent. */
+  readRetried: boolean;
 }
 
 export function newJourney(): Journey {
-  return { redirections: 0, waits: 0 };
+  return { redirections: 0, waits: 0, readRetried: false };
 }
 
 /** Spend one redirection; the error to reject with instead when none is left. */

@@ -112,7 +112,10 @@ export class NodeRegistry {
 
   private create(address: Address, role: NodeRole): NodeEntry {
     const { host, port } = splitAddress(address);
-    const client = createClient({ ...this.options.node, host, port, lazyConnect: true });
+    // retryReadOnly: false: a read that may have executed is retried by the
+    // dispatcher, once per journey and at the slot's current owner; a node
+    // client's own retry would come on top of it.
+    const client = createClient({ ...this.options.node, host, port, lazyConnect: true, retryReadOnly: false });
     if (this.options.readFrom !== "master") {
       // Every connection of this node (re)connects with READONLY, so it serves
       // reads while a replica (harmless on a master: a failover may swap them).

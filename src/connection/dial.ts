@@ -1,7 +1,8 @@
-// Open one TCP or TLS socket, bounded by a deadline.
+// Open one TCP or TLS socket, bounded by a deadline and by the owner's
+// AbortSignal (destroy() or close() of the client while the dial is out).
 import net from "node:net";
 import tls from "node:tls";
-import { ConnectionError } from "../errors.js";
+import { ClientClosedError, ConnectionError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 
 /**
@@ -17,7 +18,14 @@ export function isCertificateError(err: Error): boolean {
   return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)|HOSTNAME|INVALID_CA|PATH_LENGTH_EXCEEDED|INVALID_PURPOSE/.test(code);
 }
 
-export function dial(options: ResolvedOptions, timeoutMs: number): Promise<net.Socket> {
+/**
+ * Dial `options.host:port`. Rejects with a ConnectionError on failure or after
+ * timeoutMs (0: no limit), and with ClientClosedError as soon as `signal`
+ * aborts: the socket is destroyed and the timer cleared, so nothing of the
+ * dial keeps the process alive.
+ */
+export function dial(options: ResolvedOptions, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+  if (signal?.aborted === true) return Promise.reject(new ClientClosedError());
   return new Promise((resolve, reject) => {
     const where = `${options.host}:${options.port}`;
     const socket = options.tls
@@ -29,6 +37,12 @@ export function dial(options: ResolvedOptions, timeoutMs: number): Promise<net.S
       if (timer) clearTimeout(timer);
       socket.removeListener(readyEvent, onConnect);
       socket.removeListener("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = (): void => {
+      cleanup();
+      socket.destroy();
+      reject(new ClientClosedError());
     };
     const onConnect = (): void => {
       cleanup();
@@ -57,5 +71,6 @@ export function dial(options: ResolvedOptions, timeoutMs: number): Promise<net.S
     }
     socket.once(readyEvent, onConnect);
     socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

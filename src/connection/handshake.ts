@@ -1,8 +1,11 @@
 // Open a ready-to-use connection: dial, then the handshake (AUTH, SELECT,
 // CLIENT SETNAME) before any user command, on every (re)connect. The whole of
 // it is bounded by connectTimeoutMs, and a socket that dies mid-handshake
-// fails the attempt (the caller backs off) instead of hanging.
-import { ConnectionError, ReplyError } from "../errors.js";
+// fails the attempt (the caller backs off) instead of hanging. The owner's
+// AbortSignal ends it at once (review finding: destroy() left a dial or a
+// handshake running until connectTimeoutMs, forever with 0, and with it the
+// process).
+import { ClientClosedError, ConnectionError, ReplyError, type RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
@@ -48,17 +51,40 @@ function classify(command: Command, error: ReplyError, options: ResolvedOptions)
   });
 }
 
-/** Dial and hand-shake one connection. Rejects with a ConnectionError. */
-export async function openConnection(options: ResolvedOptions, events: RespSocketEvents): Promise<RespSocket> {
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+/** Settles as `promise`, or rejects with ClientClosedError as soon as `signal` aborts. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(new ClientClosedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new ClientClosedError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * Dial and hand-shake one connection. Rejects with a ConnectionError, or with
+ * ClientClosedError once `signal` aborts (the owner was closed or destroyed):
+ * the socket is destroyed and every timer of the attempt cleared.
+ */
+export async function openConnection(options: ResolvedOptions, events: RespSocketEvents, signal?: AbortSignal): Promise<RespSocket> {
+  if (isAborted(signal)) throw new ClientClosedError();
   // Sentinel (issue 11): the address may come from a resolver, asked again on
   // every dial (it bounds its own time; connectTimeoutMs covers what follows).
-  const target = options.resolveAddress === undefined ? options : { ...options, ...(await options.resolveAddress()) };
+  const target = options.resolveAddress === undefined ? options : { ...options, ...(await unlessAborted(options.resolveAddress(), signal)) };
   const started = Date.now();
-  const socket = await dial(target, options.connectTimeoutMs);
+  const socket = await dial(target, options.connectTimeoutMs, signal);
   // The owner hears of the socket's close only once it was handed over;
   // before that a close fails the handshake, after a failed one it is ours.
   let phase: "handshake" | "open" | "abandoned" = "handshake";
-  let lost: ((error: ConnectionError) => void) | undefined;
+  let lost: ((error: RedisError) => void) | undefined;
   const conn = new RespSocket(socket, options.maxReplyBytes, {
     ...events,
     onClose(error, unanswered) {
@@ -73,7 +99,11 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
   const cmds = handshakeCommands(options);
   const verify = options.verifyConnection;
   const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
+  // An abort fails whichever step is waiting; the catch below destroys the socket.
+  const onAbort = (): void => lost?.(new ClientClosedError());
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
+    if (isAborted(signal)) throw new ClientClosedError(); // during the dial's last tick
     await new Promise<void>((resolve, reject) => {
       lost = reject;
       const reqs = cmds.map((c) => new Request(c, undefined, remaining));
@@ -91,6 +121,7 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
       );
     });
     if (verify !== undefined) {
+      if (isAborted(signal)) throw new ClientClosedError(); // between the two steps
       // Sentinel (issue 11): a check after the handshake (ROLE), raced against
       // socket loss like the handshake; a rejection fails this attempt.
       await new Promise<void>((resolve, reject) => {
@@ -108,6 +139,8 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
     phase = "abandoned";
     conn.destroy();
     throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
   phase = "open";
   return conn;

@@ -8,14 +8,15 @@ import { openConnection } from "../connection/handshake.js";
 import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import type { RespSocket } from "../connection/resp-socket.js";
-import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
+import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 
 type State =
   | { kind: "idle" }
-  | { kind: "connecting"; attempt: number }
+  /** abort: ends this attempt's dial and handshake at once (destroy(), close() with nothing to send, invalidate()). */
+  | { kind: "connecting"; attempt: number; abort: AbortController }
   /** attempt: the dial that made this connection; since: when it became ready. */
   | { kind: "ready"; conn: RespSocket; attempt: number; since: number }
   | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
@@ -25,7 +26,7 @@ type State =
    * review: closing mid-dial used to fail commands it could still send).
    */
   | { kind: "closing"; conn: RespSocket; dial?: undefined }
-  | { kind: "closing"; conn: undefined; dial: State }
+  | { kind: "closing"; conn: undefined; dial: Extract<State, { kind: "connecting" }> }
   | { kind: "closed"; error: RedisError | undefined };
 
 /** How long a connection must stay up before its loss is redialled at once. */
@@ -154,6 +155,9 @@ export class PipelinedTransport implements Transport {
       this.enterClosing(st.conn);
     } else if (st.kind === "connecting") {
       this.state = { kind: "closing", conn: undefined, dial: st };
+      // Nothing accepted to send: the dial is for nobody; end it now, not at connectTimeoutMs.
+      this.queue.retain((r) => r.state !== RequestState.Settled);
+      if (this.queue.length === 0) st.abort.abort();
     } else if (st.kind !== "closing") {
       this.enterClosed(undefined);
     }
@@ -167,6 +171,9 @@ export class PipelinedTransport implements Transport {
     if (st.kind === "ready" || st.kind === "closing") {
       for (const r of st.conn?.abandon() ?? []) r.failClosed();
     }
+    // A dial or handshake under way must not keep the process alive until connectTimeoutMs.
+    if (st.kind === "connecting") st.abort.abort();
+    else if (st.kind === "closing" && st.conn === undefined) st.dial.abort.abort();
     this.enterClosed(undefined);
   }
 
@@ -187,6 +194,7 @@ export class PipelinedTransport implements Transport {
       clearTimeout(st.timer);
       void this.enterConnecting(st.attempt);
     } else if (st.kind === "connecting") {
+      st.abort.abort(); // it may target the old server
       void this.enterConnecting(st.attempt);
     }
   }
@@ -243,17 +251,21 @@ export class PipelinedTransport implements Transport {
   // ---- transitions -------------------------------------------------------
 
   private async enterConnecting(attempt: number): Promise<void> {
-    const st: State = { kind: "connecting", attempt };
+    const st: State = { kind: "connecting", attempt, abort: new AbortController() };
     this.state = st;
     let conn: RespSocket;
     try {
-      conn = await openConnection(this.options, {
-        onClose: (error, unanswered) => this.onConnectionLost(conn, error, unanswered),
-        onDrain: () => {
-          this.flush();
-          this.endWhenSettled(conn);
+      conn = await openConnection(
+        this.options,
+        {
+          onClose: (error, unanswered) => this.onConnectionLost(conn, error, unanswered),
+          onDrain: () => {
+            this.flush();
+            this.endWhenSettled(conn);
+          },
         },
-      });
+        st.abort.signal,
+      );
     } catch (err) {
       if (this.state !== st) {
         // Closed or destroyed while dialing; a close() that waited for this dial ends now.
@@ -267,7 +279,11 @@ export class PipelinedTransport implements Transport {
         return;
       }
       this.emitError(error);
-      if (this.state !== st) return; // a listener closed or destroyed the client
+      if (this.state !== st) {
+        // A listener closed or destroyed the client; a close() now waiting for this dial ends here.
+        if (this.closingAfter(st)) this.enterClosed(undefined);
+        return;
+      }
       this.enterBackoff(attempt + 1, error);
       return;
     }
@@ -335,7 +351,8 @@ export class PipelinedTransport implements Transport {
     if (st.kind === "backoff") clearTimeout(st.timer);
     this.state = { kind: "closed", error };
     for (const r of this.queue.drain()) {
-      if (error) r.fail(error);
+      // A read re-queued for its retry was written once: it may have run (same rule as the pooled waiters).
+      if (error) r.fail(afterAnyWrite(error, r.everWritten));
       else r.failClosed();
     }
     for (const w of this.readyWaiters.splice(0)) w.reject(error ?? closedError());

@@ -57,9 +57,10 @@ interface Op {
 
 type State =
   | { kind: "idle" }
-  | { kind: "connecting" }
+  /** abort: ends this attempt's dial at once (close, destroy, invalidate). */
+  | { kind: "connecting"; attempt: number; abort: AbortController }
   | { kind: "ready"; conn: RespSocket }
-  | { kind: "backoff"; timer: NodeJS.Timeout }
+  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
   | { kind: "closed"; error: RedisError | undefined };
 
 
@@ -84,6 +85,10 @@ export class Subscriber {
     private readonly events: SubscriberEvents,
   ) {
     this.backoffDelay = createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect);
+    // Sentinel (issue 11): the client's transports hear of a failover through
+    // Transport.invalidate(); this connection through the same options hook
+    // its dials use.
+    options.serverChanged?.add(this.invalidate);
   }
 
   /** Channels (or patterns) that have at least one listener. */
@@ -143,6 +148,26 @@ export class Subscriber {
     if (st.kind === "ready") st.conn.abandon();
     this.enterClosed(undefined);
   }
+
+  /**
+   * Sentinel (issue 11): the server changed (a failover). Drop the socket as
+   * if it had died (the application hears 'subscriber-disconnect', then
+   * 'resubscribed' from the new server); a dial under way may target the old
+   * server, so it starts again; a backoff ends now.
+   */
+  readonly invalidate = (): void => {
+    const st = this.state;
+    if (st.kind === "ready") {
+      st.conn.abandon(); // its close is not reported: we report it here
+      this.onConnectionLost(st.conn, new ConnectionError("The server changed (failover); resubscribing", "socket-closed", false));
+    } else if (st.kind === "backoff") {
+      clearTimeout(st.timer);
+      void this.enterConnecting(st.attempt);
+    } else if (st.kind === "connecting") {
+      st.abort.abort();
+      void this.enterConnecting(st.attempt);
+    }
+  };
 
   // ---- the wire --------------------------------------------------------------
 
@@ -215,19 +240,26 @@ export class Subscriber {
   // ---- transitions -------------------------------------------------------------
 
   private async enterConnecting(attempt: number): Promise<void> {
-    const st: State = { kind: "connecting" };
+    const st: State = { kind: "connecting", attempt, abort: new AbortController() };
     this.state = st;
     let conn: RespSocket;
     try {
-      conn = await openConnection(this.options, {
-        onClose: (error) => this.onConnectionLost(conn, error),
-        onPush: this.onPush,
-        onPushError: this.onPushError,
-      });
+      conn = await openConnection(
+        this.options,
+        {
+          onClose: (error) => this.onConnectionLost(conn, error),
+          onPush: this.onPush,
+          onPushError: this.onPushError,
+        },
+        st.abort.signal,
+      );
     } catch (err) {
       if (this.state !== st) return; // closed while dialing
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
       this.events.error(error);
+      // A listener may have closed the client: the transition is then theirs
+      // (review finding: the backoff timer replaced the closed state).
+      if (this.state !== st) return;
       if (isFatalConnectError(error)) this.enterClosed(error);
       else this.enterBackoff(attempt + 1, error);
       return;
@@ -277,7 +309,7 @@ export class Subscriber {
     }
     const delayMs = this.backoffDelay(attempt);
     const timer = setTimeout(() => void this.enterConnecting(attempt), delayMs);
-    this.state = { kind: "backoff", timer };
+    this.state = { kind: "backoff", attempt, timer };
     this.events.reconnecting({ attempt, delayMs });
   }
 
@@ -289,8 +321,17 @@ export class Subscriber {
     // Unsubscribes are as good as done (a new socket starts with nothing);
     // subscribes are sent again from `wanted` on the next socket.
     for (const op of this.ops.drain()) if (!op.subscribe) op.done?.();
+    // Listeners run mid-transition and may close or destroy the client: after
+    // each one, go on only if the state is still ours (review finding: a
+    // 'subscriber-disconnect' listener calling close() was followed by a
+    // resubscribe). Meanwhile the dead socket is no longer the current one:
+    // a subscribe() made by a listener waits for the next socket.
+    const between: State = { kind: "connecting", attempt: 0, abort: new AbortController() };
+    this.state = between;
     this.events.disconnect(error);
+    if (this.state !== between) return;
     if (error instanceof ProtocolError) this.events.error(error);
+    if (this.state !== between) return;
     if (this.options.reconnect === false) {
       this.enterClosed(new ConnectionError("Subscriber connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
       return;
@@ -308,7 +349,9 @@ export class Subscriber {
     const st = this.state;
     if (st.kind === "closed") return;
     if (st.kind === "backoff") clearTimeout(st.timer);
+    if (st.kind === "connecting") st.abort.abort(); // a dial under way must not keep the process alive
     this.state = { kind: "closed", error };
+    this.options.serverChanged?.delete(this.invalidate);
     for (const op of this.ops.drain()) op.done?.();
     this.pending.rejectAll(error ?? new ClientClosedError());
   }

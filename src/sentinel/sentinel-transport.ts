@@ -9,7 +9,8 @@
 // and one watcher listens to the sentinels' events. On a failover it calls
 // invalidate() on the transport: the pipelined one drops its socket and
 // reconnects at once, the pooled one drops idle sockets and never reuses the
-// ones out on loan.
+// ones out on loan; the pub/sub subscriber, which is no transport, hears it
+// through options.serverChanged and resubscribes on the new server.
 import { SentinelError } from "../errors.js";
 import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Request } from "../request.js";
@@ -22,6 +23,7 @@ export class SentinelTransport implements Transport {
   private readonly locator: SentinelLocator;
   private readonly watcher: SentinelWatcher;
   private readonly role: "master" | "replica";
+  private readonly serverChanged = new Set<() => void>();
 
   /** Installs the hooks on `options` (the client's own object): build the transport after this. */
   constructor(
@@ -50,6 +52,8 @@ export class SentinelTransport implements Transport {
       return this.locator.resolve();
     };
     options.verifyConnection = (exec, address, socket) => this.locator.verify(exec, address, socket);
+    // The pub/sub subscriber (not a transport) registers here; invalidate() tells it too.
+    options.serverChanged = this.serverChanged;
   }
 
   /** The data transport, built with the hooked options. Returns this. */
@@ -91,6 +95,7 @@ export class SentinelTransport implements Transport {
 
   invalidate(): void {
     this.inner?.invalidate?.();
+    for (const listener of [...this.serverChanged]) listener();
   }
 
   poolStats(): PoolStats {

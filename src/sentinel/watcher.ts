@@ -6,7 +6,11 @@
 //
 // The connection reconnects on its own: a lost or failed sentinel hands over
 // to the next one in the locator's order, at once; after a whole round of
-// failures it waits the reconnect backoff. A sentinel that stops answering
+// failures it waits the reconnect backoff. A connection counts as a success
+// only once it has lived STABLE_CONNECTION_MS past its SUBSCRIBE
+// confirmation: one lost sooner is a failure like a failed dial (review
+// finding: a sentinel that accepted then dropped, at maxclients, got ~3000
+// connections/s). A sentinel that stops answering
 // (SIGSTOP, a blackholed network) is found by a PING every timeoutMs: no bytes
 // for two periods and the socket is dropped. Its socket and timers are
 // unref'd: the data connections decide whether the process stays alive; and
@@ -19,6 +23,9 @@ import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import { encodeCommand } from "../protocol/encode.js";
 import { addressKey, type SentinelLocator } from "./locator.js";
+
+/** How long a subscribed connection must stay up before its loss is redialled at once (as the pipelined transport). */
+const STABLE_CONNECTION_MS = 1000;
 
 export interface WatcherHooks {
   /** A pub/sub message from the sentinel `from`. */
@@ -38,9 +45,13 @@ export class SentinelWatcher {
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastSeen = 0;
-  /** Consecutive failed connections. */
+  /** Consecutive failed connections (failed dials, and connections lost before they proved stable). */
   private failures = 0;
+  /** When the current connection's SUBSCRIBE was confirmed; undefined until then. */
+  private subscribedAt: number | undefined;
   private readonly backoffDelay: (attempt: number) => number;
+  /** Aborted by stop(): a dial to a sentinel under way then ends at once. */
+  private readonly dials = new AbortController();
 
   constructor(
     private readonly locator: SentinelLocator,
@@ -61,11 +72,13 @@ export class SentinelWatcher {
 
   stop(): void {
     this.state = "stopped";
+    this.dials.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.timer = this.heartbeat = undefined;
     this.conn?.abandon();
     this.conn = undefined;
+    this.subscribedAt = undefined;
   }
 
   /** The sentinel after `current` in the locator's order (its front first). */
@@ -86,11 +99,15 @@ export class SentinelWatcher {
     this.current = node;
     let conn: RespSocket | undefined;
     try {
-      conn = await openConnection(this.locator.connectionOptions(node), {
-        onClose: () => this.lost(conn),
-        onPush: (reply) => this.push(reply, node),
-        onPushError: () => true,
-      });
+      conn = await openConnection(
+        this.locator.connectionOptions(node),
+        {
+          onClose: (error) => this.lost(conn, node, error),
+          onPush: (reply) => this.push(reply, node),
+          onPushError: () => true,
+        },
+        this.dials.signal,
+      );
     } catch (err) {
       this.failed(err);
       return;
@@ -100,6 +117,7 @@ export class SentinelWatcher {
       return;
     }
     this.conn = conn;
+    this.subscribedAt = undefined;
     // The data connections decide whether the process stays alive, not this one.
     conn.socket.unref();
     this.lastSeen = Date.now();
@@ -126,18 +144,38 @@ export class SentinelWatcher {
     if (kind === "message") {
       this.hooks.message(String(reply[1]), String(reply[2]), from);
     } else if (kind === "subscribe" && Number(reply[2]) === this.channels.length) {
-      this.failures = 0;
+      // `failures` is reset only once this connection proves stable (lost()).
+      this.subscribedAt = Date.now();
       this.hooks.subscribed();
     }
     return true; // "pong" and anything else: nothing to do
   }
 
-  private lost(conn: RespSocket | undefined): void {
+  private lost(conn: RespSocket | undefined, node: ServerAddress, error: Error | undefined): void {
     if (conn === undefined || conn !== this.conn) return;
     this.conn = undefined;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    if (this.state === "running") void this.connect(); // the next sentinel, at once
+    const since = this.subscribedAt;
+    this.subscribedAt = undefined;
+    if (this.state !== "running") return;
+    if (since !== undefined && Date.now() - since >= STABLE_CONNECTION_MS) {
+      // It served: a new outage starts, and the next sentinel is tried at once.
+      this.failures = 0;
+      void this.connect();
+      return;
+    }
+    // Lost before (or right after) its subscription was confirmed: a failed
+    // attempt, so a sentinel that accepts and drops is paced by the backoff.
+    const where = addressKey(node);
+    this.failed(
+      new ConnectionError(
+        since === undefined ? `Sentinel ${where} closed the connection before confirming SUBSCRIBE` : `Sentinel ${where} closed the connection right after SUBSCRIBE`,
+        "socket-closed",
+        false,
+        { cause: error },
+      ),
+    );
   }
 
   private failed(err: unknown): void {

@@ -1,6 +1,7 @@
 // Edges found in review, over both transports: commands that would change a
 // shared socket's state, close() after a timeout, a listener that closes the
 // client mid-transition, and error replies that echo arguments.
+import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClientClosedError, ReplyError, TimeoutError } from "../../src/index.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
@@ -69,6 +70,35 @@ describe.each(TRANSPORTS)("%s transport", (transport) => {
       return Date.now() > deadline;
     }, 2000);
     expect(reconnects).toBe(0);
+  });
+
+  it("an 'error' listener that calls close() on a failed dial: close() resolves, commands settle, no further dial", async () => {
+    let dials = 0;
+    const srv = net.createServer((s) => {
+      dials++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      // A password: AUTH meets the close, so the dial fails in its handshake.
+      const c = clients.make(transport, { port, password: "pw", lazyConnect: true, reconnect: { initialDelayMs: 5, maxDelayMs: 5 } });
+      let closing: Promise<void> | undefined;
+      c.once("error", () => {
+        closing = c.close();
+      });
+      const err = await c.command(["GET", "edge:k"]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ClientClosedError);
+      expect((err as ClientClosedError).maybeExecuted).toBe(false);
+      await closing;
+      expect(c.status).toBe("closed");
+      const before = dials;
+      await new Promise((r) => setTimeout(r, 200)); // a window to count dials in, not a synchronisation
+      expect(dials).toBe(before);
+      expect(before).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    }
   });
 
   it("error replies never echo the command's arguments", async () => {

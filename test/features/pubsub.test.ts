@@ -3,6 +3,7 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { ClientClosedError, RedisError, TimeoutError, type Client } from "../../src/index.js";
+import { waitFor } from "../support/wait.js";
 import { rejectionOf, runs, TRANSPORTS, useRedis, within } from "./support.js";
 
 const redis = useRedis();
@@ -33,6 +34,15 @@ function once<T>(client: Client, event: "resubscribed" | "subscriber-disconnect"
 async function numsub(channel: string): Promise<number> {
   const reply = await redis.server.admin(["PUBSUB", "NUMSUB", channel]);
   return (reply as [string, number])[1];
+}
+
+/** CLIENT LIST ids of the pub/sub connections named sub-test. */
+async function subscriberIds(): Promise<string[]> {
+  const list = String(await redis.server.admin(["CLIENT", "LIST", "TYPE", "pubsub"]));
+  return list
+    .split("\n")
+    .filter((l) => l.includes("name=sub-test"))
+    .map((l) => /\bid=(\d+)/.exec(l)?.[1] ?? "");
 }
 
 async function subscriberNames(): Promise<number> {
@@ -224,6 +234,98 @@ describe("pub/sub across a server restart", () => {
     } finally {
       await new Promise<void>((resolve) => srv.close(() => resolve()));
     }
+  });
+
+  it("a 'subscriber-disconnect' listener that closes the client leaves no subscriber behind", async () => {
+    const c = redis.client("pipelined", { clientName: "sub-test", reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    await c.subscribe("reentrant:ch", () => undefined);
+    expect(await subscriberNames()).toBe(1);
+    let resubscribed = 0;
+    let reconnecting = 0;
+    c.on("resubscribed", () => resubscribed++);
+    c.on("subscriber-reconnecting", () => reconnecting++);
+    const closed = new Promise<void>((resolve) =>
+      c.once("subscriber-disconnect", () => {
+        void c.close().then(resolve);
+      }),
+    );
+    expect(await redis.server.admin(["CLIENT", "KILL", "TYPE", "pubsub"])).toBe(1);
+    await within(closed, 5000, "close() from the listener");
+    expect(c.status).toBe("closed");
+    // Nothing of ours may come back: poll the server for a while.
+    const deadline = Date.now() + 300;
+    await waitFor(async () => {
+      expect(await subscriberNames()).toBe(0);
+      expect(await numsub("reentrant:ch")).toBe(0);
+      return Date.now() > deadline;
+    }, 2000);
+    expect(resubscribed).toBe(0);
+    expect(reconnecting).toBe(0);
+    await expect(c.subscribe("reentrant:ch", () => undefined)).rejects.toBeInstanceOf(ClientClosedError);
+  });
+
+  it("an 'error' listener that closes the client on a failed subscriber dial stops the dials", async () => {
+    let dials = 0;
+    const srv = net.createServer((socket) => {
+      dials++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      // A password: the handshake's AUTH meets the close, so every dial fails. lazyConnect: only the subscriber dials.
+      const c = redis.client("pipelined", {
+        url: undefined,
+        host: "127.0.0.1",
+        port,
+        password: "pw",
+        lazyConnect: true,
+        reconnect: { initialDelayMs: 5, maxDelayMs: 5 },
+      });
+      let reconnecting = 0;
+      c.on("subscriber-reconnecting", () => reconnecting++);
+      const errored = new Promise<RedisError>((resolve) =>
+        c.once("error", (e) => {
+          void c.close();
+          resolve(e);
+        }),
+      );
+      const pending = c.subscribe("reentrant:dial", () => undefined);
+      expect((await within(errored, 5000, "the first dial error")).code).toBe("ECONNECTION");
+      expect(await rejectionOf(pending)).toBeInstanceOf(ClientClosedError);
+      expect(c.status).toBe("closed");
+      const before = dials;
+      await new Promise((r) => setTimeout(r, 300)); // a window to count dials in, not a synchronisation
+      expect(before).toBe(1);
+      expect(dials).toBe(1);
+      expect(reconnecting).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    }
+  });
+
+  it("a server change announced through the Sentinel hook makes the subscriber resubscribe on a new connection", async () => {
+    const c = redis.client("pipelined", { clientName: "sub-test" });
+    // What SentinelTransport installs on the client's options (src/sentinel); fired on a failover.
+    const serverChanged = new Set<() => void>();
+    c.options.serverChanged = serverChanged;
+    const got = inbox<string>();
+    await c.subscribe("failover:ch", (m) => got.push(m));
+    expect(serverChanged.size).toBe(1);
+    const idsBefore = await subscriberIds();
+    expect(idsBefore).toHaveLength(1);
+    const disconnected = once<{ error: Error | undefined }>(c, "subscriber-disconnect");
+    const resubscribed = once<{ channels: string[]; patterns: string[] }>(c, "resubscribed");
+    for (const listener of serverChanged) listener();
+    expect((await disconnected).error?.message).toBe("The server changed (failover); resubscribing");
+    expect(await resubscribed).toEqual({ channels: ["failover:ch"], patterns: [] });
+    const idsAfter = await subscriberIds();
+    expect(idsAfter).toHaveLength(1);
+    expect(idsAfter[0]).not.toBe(idsBefore[0]);
+    expect(await c.command(["PUBLISH", "failover:ch", "after"])).toBe(1);
+    expect(await got.next(1)).toEqual(["after"]);
+    await c.close();
+    expect(serverChanged.size).toBe(0);
   });
 
   it("a pending subscribe rejects with ClientClosedError on destroy()", async () => {

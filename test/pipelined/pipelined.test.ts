@@ -183,3 +183,29 @@ describe("pipelined offline queue", () => {
     for (const p of later) await expect(p).rejects.toBeInstanceOf(ClientClosedError);
   });
 });
+
+describe("pipelined: a read re-queued for its retry", () => {
+  it("is told maybeExecuted when the client ends before the retry is sent (reconnect exhausted)", async () => {
+    // Answers the handshake's PING, kills the connection on GET and stops listening: the retry's redial fails.
+    const srv = net.createServer((s) => {
+      s.on("error", () => undefined);
+      s.on("data", (chunk: Buffer) => {
+        if (chunk.toString("latin1").includes("GET")) {
+          s.destroy();
+          srv.close();
+        } else {
+          s.write("+PONG\r\n");
+        }
+      });
+    });
+    await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+    const port = (srv.address() as net.AddressInfo).port;
+    const c = client({ url: undefined, host: "127.0.0.1", port, reconnect: { initialDelayMs: 5, maxDelayMs: 5, maxAttempts: 1 } });
+    c.on("error", () => undefined);
+    const err = await c.command(["GET", "retry:k"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).reason).toBe("reconnect-exhausted");
+    expect((err as ConnectionError).maybeExecuted).toBe(true);
+    expect(c.status).toBe("closed");
+  });
+});

@@ -170,3 +170,88 @@ describe("pooled transport: server down", () => {
     expect(c.status).toBe("closed");
   });
 });
+
+/** A listener that answers the handshake's PING, then closes the connection on the first other command. */
+async function dropsOnCommand(): Promise<{ port: number; dials: number[]; close(): Promise<void> }> {
+  const dials: number[] = [];
+  const srv = net.createServer((s) => {
+    dials.push(Date.now());
+    s.on("error", () => undefined);
+    s.on("data", (chunk: Buffer) => {
+      if (chunk.toString("latin1").includes("PING") && !chunk.toString("latin1").includes("GET")) s.write("+PONG\r\n");
+      else s.destroy();
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => srv.listen(port, "127.0.0.1", resolve));
+  return { port, dials, close: () => new Promise<void>((resolve) => srv.close(() => resolve())) };
+}
+
+const EVENTS = ["ready", "disconnect", "reconnecting", "error", "close"] as const;
+
+/** Every event the client emits, in order. */
+function eventLog(c: ReturnType<typeof make>): string[] {
+  const log: string[] = [];
+  for (const e of EVENTS) c.on(e, () => log.push(e));
+  return log;
+}
+
+describe("pooled transport: listeners that end the client mid-transition", () => {
+  for (const action of ["destroy", "close"] as const) {
+    it(`an 'error' listener that calls ${action}() on the first failed dial: closed, no further dial, no event after 'close'`, async () => {
+      const fake = await acceptAndClose();
+      try {
+        // A password: AUTH meets the close, so the dial fails in its handshake.
+        const c = make({ port: fake.port, password: "pw", lazyConnect: true, reconnect: { initialDelayMs: 5, maxDelayMs: 5 }, pool: { min: 2, max: 4 } });
+        const log = eventLog(c);
+        const closed = new Promise<void>((resolve) => c.once("close", resolve));
+        c.once("error", () => {
+          if (action === "destroy") c.destroy();
+          else void c.close();
+        });
+        const results = await Promise.allSettled([c.command(["GET", "a"]), c.command(["GET", "b"])]);
+        await closed;
+        for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ClientClosedError);
+        expect(c.status).toBe("closed");
+        const dials = fake.dials.length;
+        await new Promise((r) => setTimeout(r, 200)); // a window to count dials in, not a synchronisation
+        expect(fake.dials.length).toBe(dials);
+        expect(dials).toBe(1);
+        expect(log).toEqual(["error", "close"]);
+      } finally {
+        await fake.close();
+      }
+    });
+
+    it(`a 'disconnect' listener that calls ${action}() when the server drops a socket: closed, no further dial`, async () => {
+      const fake = await dropsOnCommand();
+      try {
+        const c = make({ port: fake.port, lazyConnect: true, reconnect: { initialDelayMs: 5, maxDelayMs: 5 }, pool: { max: 1 } });
+        const log = eventLog(c);
+        const closed = new Promise<void>((resolve) => c.once("close", resolve));
+        c.once("disconnect", () => {
+          if (action === "destroy") c.destroy();
+          else void c.close();
+        });
+        // One socket: GET a is written and lost, GET b waits in line for the socket.
+        const first = c.command(["GET", "a"]);
+        const second = c.command(["GET", "b"]);
+        const [a, b] = await Promise.allSettled([first, second]);
+        await closed;
+        const lost = (a as PromiseRejectedResult).reason as ConnectionError;
+        expect(lost).toBeInstanceOf(ConnectionError);
+        expect(lost.maybeExecuted).toBe(true);
+        expect((b as PromiseRejectedResult).reason).toBeInstanceOf(ClientClosedError);
+        expect(((b as PromiseRejectedResult).reason as ClientClosedError).maybeExecuted).toBe(false);
+        expect(c.status).toBe("closed");
+        const dials = fake.dials.length;
+        await new Promise((r) => setTimeout(r, 200)); // a window to count dials in, not a synchronisation
+        expect(fake.dials.length).toBe(dials);
+        expect(dials).toBe(1);
+        expect(log).toEqual(["ready", "disconnect", "close"]);
+      } finally {
+        await fake.close();
+      }
+    });
+  }
+});

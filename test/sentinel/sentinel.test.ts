@@ -138,6 +138,30 @@ describe("sentinel lifecycle", () => {
   });
 });
 
+describe("sentinel pub/sub", () => {
+  it("the subscriber follows a SIGSTOPped master: resubscribed on the new one, messages resume", async () => {
+    const c = client("pipelined");
+    const got: string[] = [];
+    await c.subscribe("sentinel:ch", (m) => got.push(m));
+    const old = await cluster.currentMaster();
+    expect(await old.admin(["PUBSUB", "NUMSUB", "sentinel:ch"])).toEqual(["sentinel:ch", 1]);
+    let resubscribed: { channels: string[]; patterns: string[] } | undefined;
+    c.once("resubscribed", (info) => (resubscribed = info));
+    // The paused master never closes the subscriber's socket: only the failover announcement can move it.
+    old.pause();
+    try {
+      const fresh = await cluster.waitForNewMaster(old.port);
+      await waitFor(() => resubscribed !== undefined, 15_000);
+      expect(resubscribed).toEqual({ channels: ["sentinel:ch"], patterns: [] });
+      expect(await fresh.admin(["PUBLISH", "sentinel:ch", "after failover"])).toBe(1);
+      await waitFor(() => got.length > 0, 5000);
+      expect(got).toEqual(["after failover"]);
+    } finally {
+      old.resume();
+    }
+  });
+});
+
 describe.each(transports)("sentinel, %s transport", (transport) => {
   it("finds the master through the sentinels and checks its ROLE", async () => {
     const c = client(transport);
