@@ -26,6 +26,5 @@ export type { KeyScanOptions, ScanOptions } from "./scan.js";
 export type { MessageListener, PatternListener, SubscribeOptions } from "./pubsub/subscriber.js";
 // Cluster (issue 10).
 export { ClusterClient, createCluster, type ClusterEvents, type ClusterStats } from "./cluster/cluster-client.js";
-export { CrossSlotError, RedirectionLimitError } from "./cluster/errors.js";
 export type { ClusterOptions, ReadFrom, RootNode } from "./cluster/options.js";
 export { keySlot } from "./cluster/slots.js";

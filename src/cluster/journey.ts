@@ -5,7 +5,7 @@ import { commandFlags, commandName } from "../commands.js";
 import { TimeoutError } from "../errors.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
-import { RedirectionLimitError } from "./errors.js";
+import { RedirectionLimitError } from "../errors.js";
 
 /** TRYAGAIN / CLUSTERDOWN / lost node: wait BASE * 2^n ms (capped, jittered 50-100 %) before resending. */
 const RETRY_BASE_MS = 25;

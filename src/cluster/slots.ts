@@ -4,7 +4,7 @@
 import calculateSlot from "cluster-key-slot";
 import { keyIndexes } from "../commands.js";
 import type { Arg, Command } from "../protocol/encode.js";
-import { CrossSlotError } from "./errors.js";
+import { CrossSlotError } from "../errors.js";
 import { commandName } from "../commands.js";
 
 export const SLOT_COUNT = 16384;
