@@ -15,6 +15,7 @@
 // (at most one backoff delay plus connectTimeoutMs) and gets its error if that
 // fails too; `offlineQueue: false` rejects it at once; `offlineQueue.maxLength`
 // bounds how many wait so.
+import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
 import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { handshakeCommands, openConnection } from "../connection/handshake.js";
@@ -61,6 +62,8 @@ export class PooledTransport implements Transport {
     private readonly options: ResolvedOptions,
     private readonly events: TransportEvents,
   ) {
+    // Every concurrent dial listens on this one signal (up to pool.max at once): not a leak.
+    setMaxListeners(options.pool.max + 4, this.dials.signal);
     const { min, max, idleTimeoutMs, acquireTimeoutMs } = options.pool;
     this.gate = new DialGate<PooledSocket>(
       createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect),
