@@ -13,9 +13,9 @@
 //
 // A dial counts as a success only once the server answered something: a
 // listener that accepts and drops connections (a proxy whose backend is down,
-// a server at maxclients) must not reset the backoff. When the handshake had
-// no command to prove it, the owner reports later: proven() on the socket's
-// first reply, disproved() when it closes before one.
+// a server at maxclients) must not reset the backoff. openConnection's
+// handshake always waits for an answer (PING at least), so a dial that
+// resolved is proven.
 import { Deque } from "../connection/deque.js";
 
 export interface DialGateHooks {
@@ -32,8 +32,8 @@ type GateState<T> =
   | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
   /** The delay ended: the next dial is the probe. */
   | { kind: "due"; attempt: number }
-  /** One dial is out; `probe` is its socket once dialed, until proven or disproved. */
-  | { kind: "probing"; attempt: number; probe?: T }
+  /** One dial is out: its outcome opens the gate or starts the next delay. */
+  | { kind: "probing"; attempt: number }
   | { kind: "closed"; error: Error };
 
 interface Queued {
@@ -47,8 +47,6 @@ export class DialGate<T> {
 
   constructor(
     private readonly delayFor: (attempt: number) => number,
-    /** Did the dial itself prove the server (a handshake round trip)? */
-    private readonly provenAtOnce: (value: T) => boolean,
     private readonly hooks: DialGateHooks,
   ) {}
 
@@ -85,27 +83,6 @@ export class DialGate<T> {
     }
   }
 
-  /** `value` (a dialed socket) got its first reply: the server is up. */
-  proven(_value: T): void {
-    this.succeeded();
-  }
-
-  /** `value` closed before any reply: count it as a failed dial. */
-  disproved(value: T, error: unknown): void {
-    const st = this.state;
-    if (st.kind === "open") this.failed(error, false);
-    else if (st.kind === "probing" && st.probe === value) this.failed(error, true);
-    // else: a socket from before the current backoff; it tells nothing new
-  }
-
-  /** `value` closed unproven for reasons of ours (idle eviction): the next dial is the probe. */
-  withdrawn(value: T): void {
-    const st = this.state;
-    if (st.kind !== "probing" || st.probe !== value) return;
-    this.state = { kind: "due", attempt: st.attempt };
-    this.queue.shift()?.go();
-  }
-
   /** No dial after this: the pending backoff is cancelled and queued creates reject with `error`. */
   close(error: Error): void {
     const st = this.state;
@@ -134,8 +111,7 @@ export class DialGate<T> {
       this.failed(error, probe);
       throw error;
     }
-    if (this.provenAtOnce(value)) this.succeeded();
-    else if (probe && this.state.kind === "probing") this.state = { ...this.state, probe: value };
+    this.succeeded();
     return value;
   }
 

@@ -13,7 +13,6 @@ import { SessionState } from "./session-state.js";
 export class LentConnection implements DedicatedConnection {
   private readonly session: SessionState;
   private released = false;
-  private sent = 0;
 
   constructor(
     private readonly socket: PooledSocket,
@@ -39,15 +38,9 @@ export class LentConnection implements DedicatedConnection {
     else if (!this.socket.usable) req.failConnection(undefined); // never written: maybeExecuted false
     else {
       this.session.note(args);
-      this.sent++;
       this.socket.conn.write(req);
     }
     return req.promise;
-  }
-
-  /** At least one command went out and every one got its reply. */
-  get answered(): boolean {
-    return this.sent > 0 && this.socket.clean;
   }
 
   /** The callback finished. Returns whether the socket may be lent again. */

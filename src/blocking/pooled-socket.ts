@@ -15,19 +15,11 @@ export type SocketRole =
 
 export class PooledSocket {
   role: SocketRole = { kind: "idle" };
-  /** The server answered something on it (its handshake, or a reply since). */
-  proven: boolean;
-  /** Closed by the pool for its own reasons (idle eviction, clear()): its close says nothing of the server. */
-  quiet = false;
   /** Resolves once the socket's close event has come. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
 
-  constructor(
-    readonly conn: RespSocket,
-    provenByHandshake: boolean,
-  ) {
-    this.proven = provenByHandshake;
+  constructor(readonly conn: RespSocket) {
     this.closed = new Promise<void>((resolve) => (this.markClosed = resolve));
   }
 

@@ -18,7 +18,7 @@
 import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
 import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
-import { handshakeCommands, openConnection } from "../connection/handshake.js";
+import { openConnection } from "../connection/handshake.js";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
@@ -67,7 +67,6 @@ export class PooledTransport implements Transport {
     const { min, max, idleTimeoutMs, acquireTimeoutMs } = options.pool;
     this.gate = new DialGate<PooledSocket>(
       createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect),
-      (ps) => ps.proven,
       {
         opened: () => this.topUp(),
         failed: (info) => this.onDialFailed(info.error, info.attempt, info.delayMs),
@@ -243,8 +242,8 @@ export class PooledTransport implements Transport {
       },
       this.dials.signal,
     );
-    // With no handshake command nothing has answered yet: the first reply proves the dial.
-    ps = new PooledSocket(conn, handshakeCommands(this.options).length > 0 || this.options.verifyConnection !== undefined);
+    // The handshake always got an answer (PING at least): the dial is proven.
+    ps = new PooledSocket(conn);
     // Ours before any listener runs: a 'ready' listener that destroys the client closes it too.
     this.sockets.add(ps, generation);
     if (!this.up && this.state.kind === "open") {
@@ -259,7 +258,6 @@ export class PooledTransport implements Transport {
   /** generic-pool's factory.destroy: idle eviction, failed validation, clear(), or our retire(). */
   private destroySlot(slot: Slot): Promise<void> {
     if (slot instanceof Tombstone) return Promise.resolve();
-    if (slot.role.kind === "idle") slot.quiet = true; // evicted or cleared, not failed
     slot.role = { kind: "retired" };
     this.sockets.delete(slot);
     if (!slot.conn.isOpen) return Promise.resolve();
@@ -271,20 +269,11 @@ export class PooledTransport implements Transport {
     ps.noteClosed();
     const role = ps.role;
     const st = this.state;
-    // Decided before any listener runs: was this close ours (retired, evicted,
-    // stale, or the transport was already closing), or the server's?
-    const ours = role.kind === "retired" || ps.quiet || this.sockets.isStale(ps) || st.kind !== "open";
     if (role.kind !== "retired" && st.kind !== "closed") {
       const protocol = error instanceof ProtocolError;
       this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error });
       if (protocol && this.state === st) this.events.error(error);
       if (this.state !== st) this.listenerEnded();
-    }
-    if (!ps.proven) {
-      // Closed before the server ever answered on it. Only a close we did not
-      // ask for counts against the server (a listener that accepts and drops).
-      if (ours) this.gate.withdrawn(ps);
-      else this.gate.disproved(ps, new ConnectionError("The server closed a new connection before answering anything", "connect-failed", false, { cause: error }));
     }
     if (role.kind !== "job") {
       // Idle: validation on borrow and the evictor remove it. Lent: its

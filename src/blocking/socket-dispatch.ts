@@ -8,8 +8,8 @@
 // otherwise (timeout, abort, connection or protocol error: its late reply
 // must never reach another caller).
 import type { Pool } from "generic-pool";
-import { ConnectionError, ReplyError } from "../errors.js";
-import { Request } from "../request.js";
+import { ConnectionError } from "../errors.js";
+import type { Request } from "../request.js";
 import type { DialGate } from "./dial-gate.js";
 import type { LentConnection } from "./lent-connection.js";
 import { Tombstone, type PooledSocket, type Slot } from "./pooled-socket.js";
@@ -67,7 +67,6 @@ export class SocketDispatch {
   giveBack(ps: PooledSocket, lent: LentConnection): void {
     const reusable = lent.release();
     if (ps.role.kind !== "lent") return; // destroy() took it already
-    if (lent.answered) this.prove(ps);
     if (reusable) this.serveNext(ps);
     else this.retire(ps);
   }
@@ -116,7 +115,6 @@ export class SocketDispatch {
       this.run(ps, t);
     } else {
       ps.role = { kind: "lent" };
-      if (!ps.proven) this.writeProbe(ps);
       t.grant(ps);
     }
   }
@@ -136,24 +134,7 @@ export class SocketDispatch {
   private run(ps: PooledSocket, req: Request): void {
     ps.role = { kind: "job", req };
     req.whenSettled(() => this.jobSettled(ps, req));
-    if (!ps.proven && req.blocking) this.writeProbe(ps);
     ps.conn.write(req);
-  }
-
-  /**
-   * A new socket is proven by its first reply; a blocking command or a lent
-   * connection may hold that back for long, and with it every other dial
-   * (DialGate). A PING written just ahead answers at once.
-   */
-  private writeProbe(ps: PooledSocket): void {
-    const ping = new Request(["PING"], undefined, 0);
-    ping.promise.then(
-      () => this.prove(ps),
-      (err: unknown) => {
-        if (err instanceof ReplyError) this.prove(ps); // the server answered
-      },
-    );
-    ps.conn.write(ping);
   }
 
   private jobSettled(ps: PooledSocket, req: Request): void {
@@ -161,17 +142,10 @@ export class SocketDispatch {
     // A reply or an error reply leaves the socket clean. A timeout or an abort
     // leaves the request in flight: its late reply would reach the next caller.
     if (ps.clean) {
-      this.prove(ps);
       this.serveNext(ps);
     } else {
       this.retire(ps);
     }
   }
 
-  /** The server answered on `ps`: the first time, that proves the dial (see DialGate). */
-  private prove(ps: PooledSocket): void {
-    if (ps.proven) return;
-    ps.proven = true;
-    this.deps.gate.proven(ps);
-  }
 }
