@@ -3,32 +3,40 @@
 // batches and pub/sub need more than command() and live here.
 import { atomicResults, EXEC, MULTI, runBatch, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
 import { AbortError, ClientClosedError, TimeoutError, type RedisError } from "./errors.js";
-import { TypedCommands } from "./helpers/typed-commands.js";
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
 import type { Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
 import { PipelinedTransport } from "./pipelined/pipelined-transport.js";
 import { PooledTransport } from "./blocking/pooled-transport.js";
-import { Subscriber, type MessageListener, type PatternListener, type SubscribeOptions } from "./pubsub/subscriber.js";
+import type { AnyListener, Kind } from "./pubsub/listeners.js";
+import { PubSubCommands, type PubSubEvents } from "./pubsub/pubsub-commands.js";
+import { Subscriber, type SubscribeOptions } from "./pubsub/subscriber.js";
 import { Request, RequestState, type CommandOptions } from "./request.js";
 import { SentinelTransport } from "./sentinel/sentinel-transport.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
-export interface ClientEvents {
+/**
+ * Internal (cluster, issue 10), not exported by the package:
+ * `client[atomicBatchAfter](first, commands, options)` is an atomic batch
+ * with `first` written just before its MULTI on the same socket (pipelined:
+ * in the same contiguous write; pooled: on the one lent socket). The cluster
+ * client puts ASKING there to follow an ASK redirection: Redis keeps the
+ * ASKING flag through a MULTI block, so the whole transaction runs on the
+ * importing node, and the flag ends with EXEC.
+ */
+export const atomicBatchAfter = Symbol("respite.atomicBatchAfter");
+
+const noop = (): void => undefined;
+
+export interface ClientEvents extends PubSubEvents {
   ready: [];
   disconnect: [info: { reason: DisconnectReason; error: Error | undefined }];
   reconnecting: [info: { attempt: number; delayMs: number }];
   error: [error: RedisError];
   close: [];
-  /** The pub/sub connection was lost; messages published until `resubscribed` are missed. */
-  "subscriber-disconnect": [info: { error: Error | undefined }];
-  /** The pub/sub connection waits `delayMs` before its next dial. */
-  "subscriber-reconnecting": [info: { attempt: number; delayMs: number }];
-  /** After a reconnect, every channel and pattern with a listener is subscribed again. */
-  resubscribed: [info: { channels: string[]; patterns: string[] }];
 }
 
-export class Client extends TypedCommands<ClientEvents> {
+export class Client extends PubSubCommands<ClientEvents> {
   readonly options: ResolvedOptions;
   private readonly transport: Transport;
   /** The same object as `transport` when pipelined: batches need its contiguous send. */
@@ -137,30 +145,57 @@ export class Client extends TypedCommands<ClientEvents> {
       return Promise.reject(err);
     }
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
+    if (options?.atomic === true) return this.transaction(undefined, commands, options);
     const pipelined = this.pipelined;
     if (pipelined === undefined) {
-      const run = this.withConnection((conn) => runBatch(conn, commands, options));
       // No socket to lend: every command of a plain batch got that error (none was sent).
-      return options?.atomic === true ? run : run.catch((err: unknown) => commands.map(() => toResult({ status: "rejected", reason: err })));
+      return this.withConnection((conn) => runBatch(conn, commands, options)).catch((err: unknown) =>
+        commands.map(() => toResult({ status: "rejected", reason: err })),
+      );
     }
-    if (options?.atomic !== true) {
-      if (commands.length === 0) return Promise.resolve([]);
-      const perCommand: CommandOptions = { returnBuffers: options?.returnBuffers, timeoutMs: options?.timeoutMs, signal: options?.signal };
-      // Sent in one synchronous loop: they share the send queue's next write.
-      return Promise.allSettled(commands.map((c) => this.command(c, perCommand))).then((s) => s.map(toResult));
+    if (commands.length === 0) return Promise.resolve([]);
+    const perCommand: CommandOptions = { returnBuffers: options?.returnBuffers, timeoutMs: options?.timeoutMs, signal: options?.signal };
+    // Sent in one synchronous loop: they share the send queue's next write.
+    return Promise.allSettled(commands.map((c) => this.command(c, perCommand))).then((s) => s.map(toResult));
+  }
+
+  /**
+   * Internal (cluster, issue 10): see atomicBatchAfter. `first`'s reply is
+   * not a result; the transaction's own results tell what happened.
+   */
+  [atomicBatchAfter](first: Command, commands: readonly Command[], options?: Omit<BatchOptions, "atomic">): Promise<BatchResult[]> {
+    try {
+      validateBatch([first, ...commands]);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (options?.signal?.aborted === true) return Promise.reject(new AbortError("EXEC", false, { cause: options.signal.reason }));
+    if (this.closedByUser) return Promise.reject(new ClientClosedError());
+    return this.transaction(first, commands, { ...options, atomic: true });
+  }
+
+  /** MULTI, the commands, EXEC (after `first`, when given), back to back on one socket. */
+  private transaction(first: Command | undefined, commands: readonly Command[], options: BatchOptions): Promise<BatchResult[]> {
+    const pipelined = this.pipelined;
+    if (pipelined === undefined) {
+      return this.withConnection((conn) => {
+        // Written on the lent socket before runBatch writes MULTI (synchronously, in its first step).
+        if (first !== undefined) conn.command(first, { timeoutMs: options.timeoutMs, signal: options.signal }).catch(noop);
+        return runBatch(conn, commands, options);
+      });
+    }
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError("EXEC", false, { cause: options.signal.reason }));
+    const lead = first === undefined ? [] : [first];
     // MULTI … EXEC carry no deadline or signal of their own: a member dropped
     // from the queue by its timeout would leave a hole in the transaction (or
     // the socket inside MULTI). The batch's deadline applies to the whole.
-    const reqs = [MULTI, ...commands, EXEC].map(
-      (c, i, all) => new Request(c, { timeoutMs: 0, returnBuffers: i === all.length - 1 && options?.returnBuffers === true }, 0),
+    const reqs = [...lead, MULTI, ...commands, EXEC].map(
+      (c, i, all) => new Request(c, { timeoutMs: 0, returnBuffers: i === all.length - 1 && options.returnBuffers === true }, 0),
     );
     // After a reconnect a member alone is not the transaction: never re-send one.
     for (const r of reqs) r.retried = true;
     pipelined.sendContiguous(reqs);
-    const outcome = Promise.allSettled(reqs.map((r) => r.promise)).then((s) => atomicResults(commands, s));
-    const timeoutMs = options?.timeoutMs ?? this.options.commandTimeoutMs;
+    const outcome = Promise.allSettled(reqs.map((r) => r.promise)).then((s) => atomicResults(commands, s.slice(lead.length)));
+    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
     // Giving up on a batch still queued (offline) takes it out of the queue, so
     // "not executed" stays true; once written it can only be abandoned.
     const giveUp = (error: RedisError): boolean => {
@@ -168,51 +203,25 @@ export class Client extends TypedCommands<ClientEvents> {
       for (const r of reqs) r.fail(error);
       return false;
     };
-    return withDeadline(outcome, timeoutMs, options?.signal, giveUp);
+    return withDeadline(outcome, timeoutMs, options.signal, giveUp);
   }
 
   // ---- pub/sub ---------------------------------------------------------------
+  // The API is PubSubCommands'; it lives on one dedicated connection (the
+  // Subscriber), opened on first use.
 
-  /**
-   * Subscribe `listener` to channels, on the client's pub/sub connection
-   * (opened on first use, re-subscribed after every reconnect). Resolves once
-   * the server confirmed every channel. Messages are UTF-8 strings, or
-   * Buffers with `{ returnBuffers: true }`.
-   */
-  subscribe(channels: string | readonly string[], listener: MessageListener<string>): Promise<void>;
-  subscribe(channels: string | readonly string[], listener: MessageListener<Buffer>, options: SubscribeOptions & { returnBuffers: true }): Promise<void>;
-  subscribe(channels: string | readonly string[], listener: MessageListener<string> | MessageListener<Buffer>, options?: SubscribeOptions): Promise<void> {
+  protected subscribeTo(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
-    return this.pubsub().subscribe("channel", channels, listener as PatternListener<string | Buffer>, options);
+    return this.pubsub().subscribe(kind, names, listener, options);
   }
 
-  /** Subscribe `listener` to glob-style patterns (PSUBSCRIBE); it gets (message, channel, pattern). */
-  psubscribe(patterns: string | readonly string[], listener: PatternListener<string>): Promise<void>;
-  psubscribe(patterns: string | readonly string[], listener: PatternListener<Buffer>, options: SubscribeOptions & { returnBuffers: true }): Promise<void>;
-  psubscribe(patterns: string | readonly string[], listener: PatternListener<string> | PatternListener<Buffer>, options?: SubscribeOptions): Promise<void> {
-    if (this.closedByUser) return Promise.reject(new ClientClosedError());
-    return this.pubsub().subscribe("pattern", patterns, listener as PatternListener<string | Buffer>, options);
-  }
-
-  /**
-   * Remove `listener` from channels (every listener when omitted; every
-   * channel when `channels` is omitted). A channel left without listeners is
-   * unsubscribed on the server; resolves once it confirmed.
-   */
-  unsubscribe(channels?: string | readonly string[], listener?: MessageListener<string> | MessageListener<Buffer>): Promise<void> {
+  protected unsubscribeFrom(kind: Kind, names: string | readonly string[] | undefined, listener: AnyListener | undefined): Promise<void> {
     if (this.subscriber === undefined) return Promise.resolve();
-    return this.subscriber.unsubscribe("channel", channels, listener as PatternListener<string | Buffer> | undefined);
+    return this.subscriber.unsubscribe(kind, names, listener);
   }
 
-  /** As unsubscribe(), for patterns. */
-  punsubscribe(patterns?: string | readonly string[], listener?: PatternListener<string> | PatternListener<Buffer>): Promise<void> {
-    if (this.subscriber === undefined) return Promise.resolve();
-    return this.subscriber.unsubscribe("pattern", patterns, listener as PatternListener<string | Buffer> | undefined);
-  }
-
-  /** Channels and patterns that currently have a listener. */
-  get subscriptions(): { channels: string[]; patterns: string[] } {
-    return { channels: this.subscriber?.subscriptions("channel") ?? [], patterns: this.subscriber?.subscriptions("pattern") ?? [] };
+  protected subscribed(kind: Kind): string[] {
+    return this.subscriber?.subscriptions(kind) ?? [];
   }
 
   private pubsub(): Subscriber {

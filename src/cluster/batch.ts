@@ -1,16 +1,20 @@
 // batch() on a cluster. Not atomic: split by node, each node's part in one
 // round trip, a redirected command redirected alone (as command() would).
 // Atomic (MULTI/EXEC): every key in one slot (else CrossSlotError, nothing
-// sent), the whole transaction on that slot's master; MOVED retries it on the
-// new owner at once (nothing ran), ASK / TRYAGAIN / CLUSTERDOWN / a lost node
-// after a backoff.
+// sent), the whole transaction on that slot's master. A redirection means
+// nothing ran: MOVED retries it on the new owner at once; ASK (its keys have
+// moved to the importing node of a migration) sends it once to the ASK target
+// as ASKING, MULTI, the commands, EXEC on one socket, the slot table
+// unchanged; TRYAGAIN (its keys split between the two nodes) / CLUSTERDOWN /
+// a lost node retry it at the slot's owner after a backoff.
 import { toResult, validateBatch, type BatchOptions, type BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
+import { atomicBatchAfter } from "../client.js";
 import type { ClusterContext } from "./context.js";
-import type { Dispatcher } from "./dispatcher.js";
+import { ASKING, type Dispatcher } from "./dispatcher.js";
 import { CrossSlotError } from "../errors.js";
 import { slotNotServed } from "./errors.js";
 import { newJourney, nextWaitMs, spendRedirection, totalTimeoutMs } from "./journey.js";
@@ -83,11 +87,11 @@ async function splitBatch(ctx: ClusterContext, dispatcher: Dispatcher, commands:
   return (await Promise.allSettled(outcomes)).map(toResult);
 }
 
-/** Why an atomic batch goes round again: `wait` a backoff first, or go to `moved.to` at once. */
+/** Why an atomic batch goes round again: `wait` a backoff first, or follow `redirect` at once. */
 interface AtomicRetry {
   error: RedisError;
   wait: boolean;
-  moved?: { slot: number; to: Address };
+  redirect?: { kind: "moved" | "ask"; slot: number; to: Address };
 }
 
 async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], options: BatchOptions, started: number): Promise<BatchResult[]> {
@@ -100,12 +104,16 @@ async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], op
   const slot = all[0];
   const journey = newJourney();
   const commandTimeoutMs = ctx.options.resolved.commandTimeoutMs;
+  // Where the last redirection sent it (ASK: for this try only), else the slot's owner.
   let target: Address | undefined;
+  let asking = false;
   for (;;) {
     if (ctx.isClosed()) throw new ClientClosedError();
     if (ctx.router.topology === undefined) await ctx.refresher.refresh();
     const entry = target !== undefined ? ctx.nodes.at(target, "master") : ctx.router.route(slot, undefined);
+    const ask = asking;
     target = undefined;
+    asking = false;
     let retry: AtomicRetry;
     if (entry === undefined) {
       retry = { error: slotNotServed(slot, "EXEC"), wait: true };
@@ -113,17 +121,21 @@ async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], op
       const total = totalTimeoutMs(options, commandTimeoutMs);
       const left = total > 0 ? total - (Date.now() - started) : 0;
       if (total > 0 && left <= 0) throw new TimeoutError("EXEC", total, false);
-      const outcome = await attempt(ctx, entry, commands, total > 0 ? { ...options, timeoutMs: left } : options);
+      const outcome = await attempt(ctx, entry, commands, total > 0 ? { ...options, timeoutMs: left } : options, ask);
       if (Array.isArray(outcome)) return outcome;
       retry = outcome;
     }
     const limit = spendRedirection(journey, ctx.options.maxRedirections, "EXEC", retry.error);
     if (limit !== undefined) throw limit;
-    if (retry.moved !== undefined) {
-      ctx.router.moveSlot(retry.moved.slot, retry.moved.to);
-      ctx.refresher.inBackground();
-      ctx.emit("redirect", { kind: "moved", slot: retry.moved.slot, from: entry?.address ?? "", to: retry.moved.to });
-      target = retry.moved.to;
+    const redirect = retry.redirect;
+    if (redirect !== undefined) {
+      if (redirect.kind === "moved") {
+        ctx.router.moveSlot(redirect.slot, redirect.to);
+        ctx.refresher.inBackground();
+      }
+      ctx.emit("redirect", { kind: redirect.kind, slot: redirect.slot, from: entry?.address ?? "", to: redirect.to });
+      target = redirect.to;
+      asking = redirect.kind === "ask";
       continue;
     }
     if (retry.wait) {
@@ -136,25 +148,39 @@ async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], op
   }
 }
 
-/** One try of the transaction at `entry`: its results, or why to try again (nothing ran). */
-async function attempt(ctx: ClusterContext, entry: NodeEntry, commands: readonly Command[], options: BatchOptions): Promise<BatchResult[] | AtomicRetry> {
+/**
+ * One try of the transaction at `entry` (after ASKING on the same socket when
+ * `asking`: an ASK sent it there): its results, or why to try again (nothing ran).
+ */
+async function attempt(
+  ctx: ClusterContext,
+  entry: NodeEntry,
+  commands: readonly Command[],
+  options: BatchOptions,
+  asking: boolean,
+): Promise<BatchResult[] | AtomicRetry> {
   let results: BatchResult[];
   try {
-    results = await entry.client.batch(commands, options);
+    results = await (asking ? entry.client[atomicBatchAfter](ASKING, commands, options) : entry.client.batch(commands, options));
   } catch (err) {
     if (ctx.isClosed() || !(err instanceof RedisError) || err.maybeExecuted) throw err;
     if (!(err instanceof ClientClosedError || err instanceof ConnectionError) || (err instanceof ConnectionError && err.reason === "offline")) throw err;
     ctx.counters.rerouted++;
     return { error: err, wait: !(err instanceof ClientClosedError) };
   }
-  // Nothing ran when every result is an error and one is a redirection.
-  const redirect = results.find((r): r is ReplyError & { code: RedirectCode } => r instanceof ReplyError && isRedirect(r));
-  if (redirect === undefined || !results.every((r) => r instanceof ReplyError)) return results;
+  // Nothing ran when every result is an error and one is a redirection (the
+  // server refused a queued command, or EXEC, and discarded the transaction).
+  if (!results.every((r) => r instanceof ReplyError)) return results;
+  const redirects = results.filter((r): r is ReplyError & { code: RedirectCode } => isRedirect(r as ReplyError));
+  // ASK next to TRYAGAIN: the keys are split between the two nodes, and the
+  // ASK target would answer TRYAGAIN too. Any other redirection decides.
+  const redirect = redirects.find((r) => r.code !== "ASK") ?? redirects[0];
+  if (redirect === undefined) return results;
   let retry: AtomicRetry;
-  if (redirect.code === "MOVED") {
+  if (redirect.code === "MOVED" || redirect.code === "ASK") {
     const r = parseRedirect(redirect.message, entry.host);
     if (r === undefined) return results;
-    retry = { error: redirect, wait: false, moved: r };
+    retry = { error: redirect, wait: false, redirect: { kind: redirect.code === "MOVED" ? "moved" : "ask", ...r } };
   } else {
     retry = { error: redirect, wait: true };
   }

@@ -27,7 +27,8 @@ import { newJourney, nextWaitMs, remainingOptions, spendRedirection, totalTimeou
 import type { NodeEntry } from "./node-registry.js";
 import { parseRedirect, type Address } from "./topology.js";
 
-const ASKING: Command = ["ASKING"];
+/** Lets the next command (or MULTI block) run on a node importing its slot. */
+export const ASKING: Command = ["ASKING"];
 /** Connection failures that say the node is gone (not: offline queue disabled, bad credentials). */
 const LOST = new Set(["connect-failed", "socket-closed", "reconnect-exhausted"]);
 const noop = (): void => undefined;
