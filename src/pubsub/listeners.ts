@@ -4,13 +4,14 @@
 import { RedisError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 
-export type Kind = "channel" | "pattern";
+/** channel: SUBSCRIBE; pattern: PSUBSCRIBE; shard: SSUBSCRIBE (sharded pub/sub, Redis 7). */
+export type Kind = "channel" | "pattern" | "shard";
 export type AnyListener = (message: string | Buffer, channel: string, pattern: string) => void;
 /** listener -> wants Buffers */
 type Listeners = Map<AnyListener, boolean>;
 
 export class ListenerRegistry {
-  private readonly wanted: Record<Kind, Map<string, Listeners>> = { channel: new Map(), pattern: new Map() };
+  private readonly wanted: Record<Kind, Map<string, Listeners>> = { channel: new Map(), pattern: new Map(), shard: new Map() };
 
   /** Names that have at least one listener. */
   names(kind: Kind): string[] {
@@ -22,7 +23,7 @@ export class ListenerRegistry {
   }
 
   get isEmpty(): boolean {
-    return this.wanted.channel.size === 0 && this.wanted.pattern.size === 0;
+    return this.wanted.channel.size === 0 && this.wanted.pattern.size === 0 && this.wanted.shard.size === 0;
   }
 
   /** Add `listener` to every name; returns the names that had no listener before (to subscribe now). */

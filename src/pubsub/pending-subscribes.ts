@@ -15,7 +15,7 @@ interface Waiter {
 
 export class PendingSubscribes {
   private readonly waiters = new Set<Waiter>();
-  private readonly waitingFor: Record<Kind, Map<string, Set<Waiter>>> = { channel: new Map(), pattern: new Map() };
+  private readonly waitingFor: Record<Kind, Map<string, Set<Waiter>>> = { channel: new Map(), pattern: new Map(), shard: new Map() };
 
   get size(): number {
     return this.waiters.size;

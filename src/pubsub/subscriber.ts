@@ -13,6 +13,13 @@
 //
 // This file is the connection and the wire; listeners.ts holds what is
 // wanted, pending-subscribes.ts the subscribe() calls awaiting confirmation.
+//
+// Sharded pub/sub (SSUBSCRIBE, Redis 7) rides on the same connection: its
+// names are sent one SSUBSCRIBE per hash slot (the server refuses one that
+// spans slots on a cluster node), and a cluster node may end a shard
+// subscription by itself (an unsolicited "sunsubscribe" when the slot moves
+// away): the owner hears of it through `shardDropped` (issue 10).
+import calculateSlot from "cluster-key-slot";
 import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import { openConnection } from "../connection/handshake.js";
@@ -37,12 +44,28 @@ export interface SubscribeOptions {
 export interface SubscriberEvents {
   disconnect(error: Error | undefined): void;
   reconnecting(info: { attempt: number; delayMs: number }): void;
-  resubscribed(info: { channels: string[]; patterns: string[] }): void;
+  resubscribed(info: { channels: string[]; patterns: string[]; shardChannels: string[] }): void;
   error(error: RedisError): void;
+  /**
+   * Shard channels this connection no longer serves: the server refused them
+   * (`error`: MOVED on a cluster node that does not own the slot) or ended
+   * them itself (no `error`: their slot moved away). They are no longer
+   * wanted here. Without this hook, an ended one is reported through `error`.
+   */
+  shardDropped?(names: string[], error: ReplyError | undefined): void;
 }
 
-const SUBSCRIBE: Record<Kind, string> = { channel: "SUBSCRIBE", pattern: "PSUBSCRIBE" };
-const UNSUBSCRIBE: Record<Kind, string> = { channel: "UNSUBSCRIBE", pattern: "PUNSUBSCRIBE" };
+const SUBSCRIBE: Record<Kind, string> = { channel: "SUBSCRIBE", pattern: "PSUBSCRIBE", shard: "SSUBSCRIBE" };
+const UNSUBSCRIBE: Record<Kind, string> = { channel: "UNSUBSCRIBE", pattern: "PUNSUBSCRIBE", shard: "SUNSUBSCRIBE" };
+/** The kind and direction of each confirmation the server pushes. */
+const CONFIRMATION: Record<string, { kind: Kind; subscribe: boolean }> = {
+  subscribe: { kind: "channel", subscribe: true },
+  unsubscribe: { kind: "channel", subscribe: false },
+  psubscribe: { kind: "pattern", subscribe: true },
+  punsubscribe: { kind: "pattern", subscribe: false },
+  ssubscribe: { kind: "shard", subscribe: true },
+  sunsubscribe: { kind: "shard", subscribe: false },
+};
 
 /** One command written on the current socket, waiting for its confirmations (one per name). */
 interface Op {
@@ -68,7 +91,7 @@ export class Subscriber {
   private state: State = { kind: "idle" };
   private readonly wanted = new ListenerRegistry();
   /** Confirmed on the current socket. */
-  private readonly active: Record<Kind, Set<string>> = { channel: new Set(), pattern: new Set() };
+  private readonly active: Record<Kind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   private readonly ops = new Deque<Op>();
   private readonly pending = new PendingSubscribes();
   private readonly backoffDelay: (attempt: number) => number;
@@ -172,6 +195,22 @@ export class Subscriber {
   // ---- the wire --------------------------------------------------------------
 
   private send(conn: RespSocket, op: Op): void {
+    const groups = op.kind === "shard" ? bySlot(op.names) : [op.names];
+    if (groups.length === 1) {
+      this.write(conn, op);
+      return;
+    }
+    // One SSUBSCRIBE per slot; the caller's op is done when all of them are.
+    let left = groups.length;
+    let firstError: ReplyError | undefined;
+    const partDone = (error?: ReplyError): void => {
+      firstError ??= error;
+      if (--left === 0) op.done?.(firstError);
+    };
+    for (const names of groups) this.write(conn, { kind: op.kind, subscribe: op.subscribe, names, next: 0, done: partDone });
+  }
+
+  private write(conn: RespSocket, op: Op): void {
     this.ops.push(op);
     conn.writeUntracked(encodeCommand([op.subscribe ? SUBSCRIBE[op.kind] : UNSUBSCRIBE[op.kind], ...op.names]));
   }
@@ -183,18 +222,33 @@ export class Subscriber {
       case "message":
         this.wanted.deliver("channel", text(reply[1]), reply[2], undefined, this.listenerFailed);
         return true;
+      case "smessage":
+        this.wanted.deliver("shard", text(reply[1]), reply[2], undefined, this.listenerFailed);
+        return true;
       case "pmessage":
         this.wanted.deliver("pattern", text(reply[1]), reply[3], text(reply[2]), this.listenerFailed);
         return true;
-      case "subscribe":
-      case "psubscribe":
-      case "unsubscribe":
-      case "punsubscribe":
-        return this.confirm(type.startsWith("p") ? "pattern" : "channel", !type.includes("unsub"), reply[1] === null ? null : text(reply[1]));
-      default:
-        return false;
+      default: {
+        const c = CONFIRMATION[type];
+        if (c === undefined) return false;
+        const name = reply[1] === null ? null : text(reply[1]);
+        if (this.confirm(c.kind, c.subscribe, name)) return true;
+        // Not the reply to anything we sent: a cluster node ending a shard
+        // subscription whose slot moved away (Redis 7 pushes "sunsubscribe").
+        if (c.kind !== "shard" || c.subscribe || name === null) return false;
+        this.shardEnded(name);
+        return true;
+      }
     }
   };
+
+  private shardEnded(name: string): void {
+    const wasActive = this.active.shard.delete(name);
+    if (!wasActive || !this.wanted.has("shard", name)) return;
+    this.wanted.drop("shard", name);
+    if (this.events.shardDropped !== undefined) this.events.shardDropped([name], undefined);
+    else this.events.error(new RedisError(`The server ended the subscription to shard channel "${name}" (its slot moved)`, "ESHARDMOVED", false));
+  }
 
   private readonly listenerFailed = (error: RedisError): void => this.events.error(error);
 
@@ -203,13 +257,15 @@ export class Subscriber {
     if (op === undefined) return false;
     error.command = op.subscribe ? SUBSCRIBE[op.kind] : UNSUBSCRIBE[op.kind];
     if (op.subscribe) {
-      // The server refused the names (NOPERM for an ACL user, ...): they will
-      // not work on any socket, so they stop being wanted and their callers learn why.
-      for (const name of op.names) {
-        if (this.active[op.kind].has(name)) continue;
+      // The server refused the names (NOPERM for an ACL user, MOVED for a
+      // shard channel on a node not owning its slot, ...): they will not work
+      // on this socket, so they stop being wanted and their callers learn why.
+      const refused = op.names.filter((name) => !this.active[op.kind].has(name) && this.wanted.has(op.kind, name));
+      for (const name of refused) {
         this.wanted.drop(op.kind, name);
         this.pending.refused(op.kind, name, error);
       }
+      if (op.kind === "shard" && refused.length > 0) this.events.shardDropped?.(refused, error);
     }
     op.done?.(error);
     return true;
@@ -278,6 +334,7 @@ export class Subscriber {
     this.everReady = true;
     const channels = this.wanted.names("channel");
     const patterns = this.wanted.names("pattern");
+    const shardChannels = this.wanted.names("shard");
     let outstanding = 1;
     const oneDone = (): void => {
       if (--outstanding !== 0 || this.state.kind !== "ready" || this.state.conn !== conn) return;
@@ -287,6 +344,7 @@ export class Subscriber {
         this.events.resubscribed({
           channels: channels.filter((n) => this.active.channel.has(n)),
           patterns: patterns.filter((n) => this.active.pattern.has(n)),
+          shardChannels: shardChannels.filter((n) => this.active.shard.has(n)),
         });
       }
     };
@@ -297,6 +355,10 @@ export class Subscriber {
     if (patterns.length > 0) {
       outstanding++;
       this.send(conn, { kind: "pattern", subscribe: true, names: patterns, next: 0, done: oneDone });
+    }
+    if (shardChannels.length > 0) {
+      outstanding++;
+      this.send(conn, { kind: "shard", subscribe: true, names: shardChannels, next: 0, done: oneDone });
     }
     oneDone();
   }
@@ -316,8 +378,7 @@ export class Subscriber {
   private onConnectionLost(conn: RespSocket, error: Error | undefined): void {
     const st = this.state;
     if (st.kind !== "ready" || st.conn !== conn) return;
-    this.active.channel.clear();
-    this.active.pattern.clear();
+    for (const names of Object.values(this.active)) names.clear();
     // Unsubscribes are as good as done (a new socket starts with nothing);
     // subscribes are sent again from `wanted` on the next socket.
     for (const op of this.ops.drain()) if (!op.subscribe) op.done?.();
@@ -371,4 +432,16 @@ function nameList(command: string, names: string | readonly string[], allowEmpty
     if (/\p{Surrogate}/u.test(n)) throw new TypeError(`${command}: names must be well-formed Unicode`);
   }
   return [...new Set(list)];
+}
+
+/** Names grouped by hash slot, in first-seen order (one SSUBSCRIBE may not span slots on a cluster). */
+function bySlot(names: readonly string[]): string[][] {
+  const groups = new Map<number, string[]>();
+  for (const n of names) {
+    const slot = calculateSlot(n);
+    const g = groups.get(slot);
+    if (g === undefined) groups.set(slot, [n]);
+    else g.push(n);
+  }
+  return [...groups.values()];
 }

@@ -62,7 +62,7 @@ for (const transport of TRANSPORTS) {
       await c.subscribe([ch("a"), ch("b")], (message, channel) => text.push([message, channel]));
       await c.subscribe(ch("a"), (message, channel) => bytes.push([message, channel]), { returnBuffers: true });
       await c.psubscribe(ch("p.*"), (message, channel, pat) => pattern.push([message, channel, pat]));
-      expect(c.subscriptions).toEqual({ channels: [ch("a"), ch("b")], patterns: [ch("p.*")] });
+      expect(c.subscriptions).toEqual({ channels: [ch("a"), ch("b")], patterns: [ch("p.*")], shardChannels: [] });
 
       expect(await c.command(["PUBLISH", ch("a"), "héllo"])).toBe(1); // one subscriber connection
       expect(await c.command(["PUBLISH", ch("b"), "second"])).toBe(1);
@@ -131,11 +131,37 @@ for (const transport of TRANSPORTS) {
       const resubscribed = once<{ channels: string[]; patterns: string[] }>(c, "resubscribed");
       expect(await redis.server.admin(["CLIENT", "KILL", "TYPE", "pubsub"])).toBe(1);
       await disconnected;
-      expect(await resubscribed).toEqual({ channels: [ch("k1"), ch("k2")], patterns: [ch("kp*")] });
+      expect(await resubscribed).toEqual({ channels: [ch("k1"), ch("k2")], patterns: [ch("kp*")], shardChannels: [] });
       expect(await c.command(["PUBLISH", ch("k2"), "after"])).toBe(1);
       expect(await c.command(["PUBLISH", ch("kp1"), "pattern after"])).toBe(1);
       expect(await got.next(1)).toEqual(["after"]);
       expect(await pgot.next(1)).toEqual(["pattern after"]);
+    });
+
+    it("sharded pub/sub: ssubscribe gets SPUBLISH messages, beside plain channels, and is resubscribed after CLIENT KILL", async () => {
+      const c = redis.client(transport, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+      const shard = inbox<[string, string]>();
+      const plain = inbox<string>();
+      // Three names in three different slots: sent as one SSUBSCRIBE per slot.
+      await c.ssubscribe([ch("s1"), ch("s2"), ch("s3")], (m, channel) => shard.push([m, channel]));
+      await c.subscribe(ch("s1"), (m) => plain.push(m)); // the same name as a plain channel is another subscription
+      expect(c.subscriptions).toEqual({ channels: [ch("s1")], patterns: [], shardChannels: [ch("s1"), ch("s2"), ch("s3")] });
+      expect(await c.command(["SPUBLISH", ch("s2"), "sharded"])).toBe(1);
+      expect(await c.command(["PUBLISH", ch("s1"), "plain"])).toBe(1);
+      expect(await shard.next(1)).toEqual([["sharded", ch("s2")]]);
+      expect(await plain.next(1)).toEqual(["plain"]);
+
+      const resubscribed = once<unknown>(c, "resubscribed");
+      expect(await redis.server.admin(["CLIENT", "KILL", "TYPE", "pubsub"])).toBe(1);
+      expect(await resubscribed).toEqual({ channels: [ch("s1")], patterns: [], shardChannels: [ch("s1"), ch("s2"), ch("s3")] });
+      expect(await c.command(["SPUBLISH", ch("s3"), "after"])).toBe(1);
+      expect(await shard.next(2)).toEqual([["sharded", ch("s2")], ["after", ch("s3")]]);
+
+      await c.sunsubscribe([ch("s2"), ch("s3")]);
+      expect(c.subscriptions.shardChannels).toEqual([ch("s1")]);
+      expect(await c.command(["SPUBLISH", ch("s3"), "gone"])).toBe(0);
+      expect(await c.command(["SPUBLISH", ch("s1"), "still"])).toBe(1);
+      expect(await shard.next(3)).toEqual([["sharded", ch("s2")], ["after", ch("s3")], ["still", ch("s1")]]);
     });
 
     it("a throwing listener is reported as an error event and does not disturb the others", async () => {
@@ -205,7 +231,7 @@ describe("pub/sub across a server restart", () => {
     const resubscribed = once<{ channels: string[] }>(c, "resubscribed");
     await redis.server.kill();
     await redis.server.restart();
-    expect(await resubscribed).toEqual({ channels: ["restart:ch"], patterns: [] });
+    expect(await resubscribed).toEqual({ channels: ["restart:ch"], patterns: [], shardChannels: [] });
     for (const d of delays) expect(d).toBeLessThanOrEqual(100);
     expect(await c.command(["PUBLISH", "restart:ch", "back"])).toBe(1);
     expect(await got.next(1)).toEqual(["back"]);
@@ -318,7 +344,7 @@ describe("pub/sub across a server restart", () => {
     const resubscribed = once<{ channels: string[]; patterns: string[] }>(c, "resubscribed");
     for (const listener of serverChanged) listener();
     expect((await disconnected).error?.message).toBe("The server changed (failover); resubscribing");
-    expect(await resubscribed).toEqual({ channels: ["failover:ch"], patterns: [] });
+    expect(await resubscribed).toEqual({ channels: ["failover:ch"], patterns: [], shardChannels: [] });
     const idsAfter = await subscriberIds();
     expect(idsAfter).toHaveLength(1);
     expect(idsAfter[0]).not.toBe(idsBefore[0]);

@@ -152,7 +152,7 @@ describe("sentinel pub/sub", () => {
     try {
       const fresh = await cluster.waitForNewMaster(old.port);
       await waitFor(() => resubscribed !== undefined, 15_000);
-      expect(resubscribed).toEqual({ channels: ["sentinel:ch"], patterns: [] });
+      expect(resubscribed).toEqual({ channels: ["sentinel:ch"], patterns: [], shardChannels: [] });
       expect(await fresh.admin(["PUBLISH", "sentinel:ch", "after failover"])).toBe(1);
       await waitFor(() => got.length > 0, 5000);
       expect(got).toEqual(["after failover"]);
