@@ -12,11 +12,14 @@
 // - topology-reader.ts / refresh-scheduler.ts: reading CLUSTER SHARDS / SLOTS,
 //   and when (on MOVED, lost nodes, periodically; one read at a time);
 // - dispatcher.ts: MOVED / ASK / TRYAGAIN / CLUSTERDOWN and re-routing after a lost node;
-// - batch.ts, fan-out.ts: batches and multi-key helpers across slots.
+// - batch.ts, fan-out.ts: batches and multi-key helpers across slots;
+// - pubsub.ts, shard-subscribers.ts: subscriptions, which follow failovers and slot moves.
 import { ClientClosedError, ConnectionError, RedisError } from "../errors.js";
 import type { BatchOptions, BatchResult } from "../batch.js";
 import type { Client } from "../client.js";
-import { TypedCommands } from "../helpers/typed-commands.js";
+import type { AnyListener, Kind } from "../pubsub/listeners.js";
+import { PubSubCommands } from "../pubsub/pubsub-commands.js";
+import type { SubscribeOptions } from "../pubsub/subscriber.js";
 import type { RedisKey, RedisValue } from "../helpers/base.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Arg, Command } from "../protocol/encode.js";
@@ -35,6 +38,7 @@ import { RefreshScheduler } from "./refresh-scheduler.js";
 import { SlotRouter } from "./router.js";
 import { Sleeps } from "./sleeps.js";
 import { commandSlot, keySlot } from "./slots.js";
+import { ClusterPubSub } from "./pubsub.js";
 import { newCounters, type ClusterStats } from "./stats.js";
 import { TopologyReader } from "./topology-reader.js";
 import { addressesOf, mastersChanged, oneSlotPerMaster, type Address, type Topology } from "./topology.js";
@@ -48,7 +52,7 @@ export type { ClusterStats } from "./stats.js";
  */
 type Lifecycle = { kind: "open" } | { kind: "closing"; done: Promise<void> } | { kind: "closed"; done: Promise<void> };
 
-export class ClusterClient extends TypedCommands<ClusterEvents> {
+export class ClusterClient extends PubSubCommands<ClusterEvents> {
   readonly options: ResolvedClusterOptions;
   private life: Lifecycle = { kind: "open" };
   private readonly counters = newCounters();
@@ -58,6 +62,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
   private readonly sleeps: Sleeps;
   private readonly ctx: ClusterContext;
   private readonly dispatcher: Dispatcher;
+  private pubsub: ClusterPubSub | undefined;
 
   constructor(options: ClusterOptions) {
     super();
@@ -79,7 +84,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
       install: (topology) => this.install(topology),
     });
     this.refresher = new RefreshScheduler(
-      { load: () => reader.load(), isClosed, anyNodeDown: () => this.registry.anyDown(), reportError: (err) => this.reportError(err) },
+      { load: () => reader.load(), isClosed, anyNodeDown: () => this.registry.anyDown() || (this.pubsub?.anyDown() ?? false), reportError: (err) => this.reportError(err) },
       this.options.refreshIntervalMs,
     );
     this.sleeps = new Sleeps(isClosed);
@@ -226,6 +231,27 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     return entry.client.withConnection(fn);
   }
 
+  // ---- pub/sub: the API is PubSubCommands'; where subscriptions live is pubsub.ts' ----
+
+  protected subscribeTo(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
+    if (this.life.kind !== "open") return Promise.reject(new ClientClosedError());
+    this.pubsub ??= new ClusterPubSub(this.ctx, {
+      disconnect: (error) => this.emit("subscriber-disconnect", { error }),
+      reconnecting: (info) => this.emit("subscriber-reconnecting", info),
+      resubscribed: (info) => this.emit("resubscribed", info),
+      error: (error) => this.reportError(error),
+    });
+    return this.pubsub.subscribe(kind, names, listener, options);
+  }
+
+  protected unsubscribeFrom(kind: Kind, names: string | readonly string[] | undefined, listener: AnyListener | undefined): Promise<void> {
+    return this.pubsub?.unsubscribe(kind, names, listener) ?? Promise.resolve();
+  }
+
+  protected subscribed(kind: Kind): string[] {
+    return this.pubsub?.subscriptions(kind) ?? [];
+  }
+
   /** Graceful: commands already sent get their replies, then every node client closes. */
   close(): Promise<void> {
     if (this.life.kind !== "open") return this.life.done;
@@ -256,6 +282,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
     this.registry.sync(wanted);
     this.counters.refreshes++;
     this.emit("refresh", { masters: [...masters], replicas: [...replicas] });
+    this.pubsub?.topologyChanged();
     if (previous === undefined) this.emit("ready");
     // Commands backing off (CLUSTERDOWN, a lost node) may have a new owner now: go at once.
     else if (mastersChanged(previous, topo)) this.sleeps.wakeAll();
@@ -265,6 +292,7 @@ export class ClusterClient extends TypedCommands<ClusterEvents> {
   private stopWork(): void {
     this.refresher.stop();
     this.sleeps.wakeAll();
+    this.pubsub?.close();
   }
 
   private finishClose(): void {

@@ -1,9 +1,11 @@
 // What a cluster client reports as it works: one event per change a caller
 // may want to log or alert on. Counters (stats.ts) cover the frequent ones.
 import type { RedisError } from "../errors.js";
+import type { PubSubEvents } from "../pubsub/pubsub-commands.js";
 import type { Address } from "./topology.js";
 
-export interface ClusterEvents {
+/** Besides these, the pub/sub events of a single-node client (subscriber-disconnect, resubscribed, ...). */
+export interface ClusterEvents extends PubSubEvents {
   /** The first topology is known (commands no longer wait for it). */
   ready: [];
   /** Reported only when someone listens (as on Client): node errors and failed refreshes. */

@@ -114,6 +114,12 @@ export class Subscriber {
     options.serverChanged?.add(this.invalidate);
   }
 
+  /** Wants subscriptions but has no connection now (dialing, or backing off). */
+  get down(): boolean {
+    const k = this.state.kind;
+    return this.hasWork && (k === "connecting" || k === "backoff");
+  }
+
   /** Channels (or patterns) that have at least one listener. */
   subscriptions(kind: Kind): string[] {
     return this.wanted.names(kind);
@@ -422,7 +428,7 @@ function text(value: Reply | undefined): string {
   return Buffer.isBuffer(value) ? value.toString("utf8") : String(value);
 }
 
-function nameList(command: string, names: string | readonly string[], allowEmpty: boolean): string[] {
+export function nameList(command: string, names: string | readonly string[], allowEmpty: boolean): string[] {
   const list = typeof names === "string" ? [names] : [...names];
   if (!allowEmpty && list.length === 0) throw new TypeError(`${command} needs at least one name`);
   for (const n of list) {
