@@ -2,6 +2,7 @@
 // README's options table is written from this file).
 import type { Socket } from "node:net";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
+import { hidePassword } from "./hide-password.js";
 import { DEFAULT_MAX_REPLY_BYTES, type Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
 // Sentinel (issue 11): its option type and resolution live in src/sentinel.
@@ -207,7 +208,7 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
   if (role === "replica" && opts.sentinel === undefined) throw new TypeError('Option role "replica" needs the sentinel option');
   const db = opts.db ?? fromUrl.db ?? DEFAULTS.db;
   if (!Number.isInteger(db) || db < 0) throw new TypeError(`Option db must be a non-negative integer, got ${String(db)}`);
-  return {
+  return hidePassword({
     host: opts.host ?? fromUrl.host ?? DEFAULTS.host,
     port: opts.port ?? fromUrl.port ?? DEFAULTS.port,
     db,
@@ -228,5 +229,5 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
     pool,
     sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel),
     role,
-  };
+  });
 }

@@ -1,5 +1,6 @@
 // createCluster options: the node list, routing choices, and every
 // createClient option, applied to each node's client.
+import { hidePassword } from "../hide-password.js";
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from "../options.js";
 
 export type ReadFrom = "master" | "replica" | "preferReplica";
@@ -75,7 +76,7 @@ export function resolveClusterOptions(input: ClusterOptions): ResolvedClusterOpt
     }
     return { host: r.host, port: r.port };
   });
-  const node: ClientOptions = { ...nodeOptions };
+  const node: ClientOptions = hidePassword({ ...nodeOptions });
   if (node.username === undefined && fromUrl.username !== undefined) node.username = fromUrl.username;
   if (node.password === undefined && fromUrl.password !== undefined) node.password = fromUrl.password;
   if (node.tls === undefined && fromUrl.tls !== undefined) node.tls = fromUrl.tls;

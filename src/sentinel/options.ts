@@ -2,6 +2,7 @@
 // sentinels have their own credentials and TLS: the client's username,
 // password and tls apply to the data nodes only.
 import type { ConnectionOptions as TlsOptions } from "node:tls";
+import { hidePassword } from "../hide-password.js";
 
 export interface SentinelOptions {
   /**
@@ -72,12 +73,12 @@ export function resolveSentinelOptions(input: SentinelOptions): ResolvedSentinel
     throw new TypeError(`Option sentinel.timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   }
   const tlsOpt = input.tls ?? parsed.some((p) => p.tls);
-  return {
+  return hidePassword({
     nodes: parsed.map((p) => p.address),
     name: input.name,
     username: input.username,
     password: input.password,
     tls: tlsOpt === false ? undefined : tlsOpt === true ? {} : tlsOpt,
     timeoutMs,
-  };
+  });
 }

@@ -1,6 +1,7 @@
 // ACL (issue 7): username/password; a missing permission is a NOPERM
 // ReplyError for that command only (the connection stays); the selected db
 // and the client name survive reconnects.
+import { inspect } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, ReplyError, type Client } from "../../src/index.js";
 import { runs, TRANSPORTS, useRedis, within } from "./support.js";
@@ -38,6 +39,18 @@ for (const transport of TRANSPORTS) {
 
       expect(c.status).toBe("ready");
       expect(await c.get("app:k")).toBe("v");
+    });
+
+    it("never shows the password when the client or its options are logged (util.inspect)", async () => {
+      const c = redis.client(transport, { url: `redis://app:app-secret@127.0.0.1:${redis.server.port}` });
+      expect(await c.set("app:i", "v")).toBe("OK");
+      expect(await c.command(["BLPOP", "app:none", "0.01"])).toBe(null); // a dedicated connection too
+      await c.subscribe("app:ch", () => undefined); // and the subscriber
+      for (const shown of [inspect(c, { depth: Infinity }), inspect(c.options, { depth: Infinity }), String(c.options)]) {
+        expect(shown).not.toContain("app-secret");
+      }
+      expect(inspect(c.options)).toContain("password: '<hidden>'");
+      expect({ ...c.options }.password).toBe("app-secret"); // spreading (as the cluster does per node) keeps it
     });
 
     it("NOPERM inside a batch is that command's result; inside MULTI it aborts the transaction", async () => {
