@@ -8,39 +8,18 @@
 //   backoff, no change to the slot table), and runs there exactly once;
 // - its keys split between the two nodes: TRYAGAIN, backoff and retry at the
 //   owner until the migration moved the rest, then it runs exactly once.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createCluster, keySlot, type ClusterClient, type TransportKind } from "../../src/index.js";
-import { parseInfo, startRedisCluster, type RedisCluster, type RedisClusterNode } from "../support/redis-cluster.js";
+import { describe, expect, it } from "vitest";
+import { keySlot, type ClusterClient, type TransportKind } from "../../src/index.js";
+import { useCluster } from "../support/cluster-suite.js";
+import { parseInfo, type RedisClusterNode } from "../support/redis-cluster.js";
 import { waitFor } from "../support/wait.js";
 
 const TRANSPORTS: TransportKind[] = ["pipelined", "pooled"];
 const BATCH_TIMEOUT_MS = 10_000;
 const TEST_TIMEOUT_MS = 60_000;
 
-let cluster: RedisCluster;
-const clients: ClusterClient[] = [];
-
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 60_000);
-afterEach(() => {
-  for (const c of clients.splice(0)) c.destroy();
-});
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
-
-function connectCluster(transport: TransportKind): ClusterClient {
-  const c = createCluster({
-    rootNodes: cluster.urls.slice(0, 2),
-    transport,
-    connectTimeoutMs: 1000,
-    commandTimeoutMs: BATCH_TIMEOUT_MS,
-    reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-  });
-  clients.push(c);
-  return c;
-}
+const suite = useCluster();
+const connectCluster = (transport: TransportKind): ClusterClient => suite.connect(transport, { commandTimeoutMs: BATCH_TIMEOUT_MS });
 
 /** Executed (not rejected) calls of one command on a node (INFO commandstats). */
 async function executed(node: RedisClusterNode, command: string): Promise<number> {
@@ -52,10 +31,10 @@ async function executed(node: RedisClusterNode, command: string): Promise<number
 
 /** A fresh hash tag (unused slot for this file), its slot, the slot's owner and another master. */
 async function pickSlot(prefix: string): Promise<{ tag: string; slot: number; source: RedisClusterNode; target: RedisClusterNode }> {
-  const masters = await cluster.masters();
+  const masters = await suite.cluster.masters();
   const tag = `${prefix}-${Date.now()}`;
   const slot = keySlot(tag);
-  const source = await cluster.masterOf(slot);
+  const source = await suite.cluster.masterOf(slot);
   const target = masters.find((m) => m.id !== source.id) as RedisClusterNode;
   return { tag, slot, source, target };
 }
@@ -96,7 +75,7 @@ describe.each(TRANSPORTS)("atomic batch during a slot migration, %s transport", 
         ms: number;
       } | undefined;
 
-      await cluster.migrateSlot(slot, target, {
+      await suite.cluster.migrateSlot(slot, target, {
         firstKeys: [k],
         onStep: async (step) => {
           if (step === "migrating" && notMoved === undefined) {
@@ -163,7 +142,7 @@ describe.each(TRANSPORTS)("atomic batch during a slot migration, %s transport", 
       expect(await c.batch([...batch], { atomic: true, timeoutMs: BATCH_TIMEOUT_MS })).toEqual([4, "4"]);
       expect(c.masterOf(slot)).toBe(target.address);
       expect(await target.admin(["GET", k])).toBe("4");
-      await cluster.waitHealthy();
+      await suite.cluster.waitHealthy();
     },
     TEST_TIMEOUT_MS,
   );
@@ -178,7 +157,7 @@ describe.each(TRANSPORTS)("atomic batch during a slot migration, %s transport", 
       expect(await c.mset({ [a]: "10", [b]: "20" })).toBe("OK");
       const before = counters(c);
       let pending: Promise<unknown> | undefined;
-      await cluster.migrateSlot(slot, target, {
+      await suite.cluster.migrateSlot(slot, target, {
         firstKeys: [a],
         onStep: async (step) => {
           if (step !== "migrated-batch" || pending !== undefined) return;
@@ -201,7 +180,7 @@ describe.each(TRANSPORTS)("atomic batch during a slot migration, %s transport", 
       // Each key incremented exactly once, both on the target.
       expect(await target.admin(["MGET", a, b])).toEqual(["11", "21"]);
       expect(await source.admin(["CLUSTER", "COUNTKEYSINSLOT", slot])).toBe(0);
-      await cluster.waitHealthy();
+      await suite.cluster.waitHealthy();
     },
     TEST_TIMEOUT_MS,
   );

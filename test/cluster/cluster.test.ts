@@ -3,8 +3,7 @@
 // transports. Tests run in order and leave the cluster whole (waitHealthy)
 // for the next. Measured failover recovery times are printed with a
 // "[cluster]" prefix.
-import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ClientClosedError,
   ClusterClient,
@@ -18,39 +17,16 @@ import {
   type RedisError,
   type TransportKind,
 } from "../../src/index.js";
-import { parseInfo, startRedisCluster, type RedisCluster, type RedisClusterNode } from "../support/redis-cluster.js";
+import { useCluster } from "../support/cluster-suite.js";
+import { parseInfo, type RedisClusterNode } from "../support/redis-cluster.js";
 import { waitFor } from "../support/wait.js";
 
-// The pooled transport is tested once it has landed (issue 4).
-const pooledSource = readFileSync(new URL("../../src/blocking/pooled-transport.ts", import.meta.url), "utf8");
-const TRANSPORTS: TransportKind[] = pooledSource.includes("PLACEHOLDER") ? ["pipelined"] : ["pipelined", "pooled"];
+const TRANSPORTS: TransportKind[] = ["pipelined", "pooled"];
 
 const CLIENT_NAME = "respite-cluster-test";
-let cluster: RedisCluster;
-const clients: ClusterClient[] = [];
-
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 60_000);
-afterEach(() => {
-  for (const c of clients.splice(0)) c.destroy();
-});
-afterAll(async () => {
-  await cluster?.stop();
-});
-
-function connectCluster(transport: TransportKind, extra: Partial<ClusterOptions> = {}): ClusterClient {
-  const c = createCluster({
-    rootNodes: cluster.urls.slice(0, 2),
-    transport,
-    clientName: CLIENT_NAME,
-    connectTimeoutMs: 1000,
-    reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-    ...extra,
-  });
-  clients.push(c);
-  return c;
-}
+const suite = useCluster();
+const connectCluster = (transport: TransportKind, extra: Partial<ClusterOptions> = {}): ClusterClient =>
+  suite.connect(transport, { clientName: CLIENT_NAME, ...extra });
 
 /** Sum of calls + rejected calls of one command over some nodes (INFO commandstats). */
 async function commandCalls(nodes: readonly RedisClusterNode[], command: string): Promise<number> {
@@ -66,14 +42,14 @@ async function commandCalls(nodes: readonly RedisClusterNode[], command: string)
 }
 
 async function replicas(): Promise<RedisClusterNode[]> {
-  return (await cluster.view()).filter((v) => v.role === "replica" && !v.failed).map((v) => cluster.byId(v.id));
+  return (await suite.cluster.view()).filter((v) => v.role === "replica" && !v.failed).map((v) => suite.cluster.byId(v.id));
 }
 
 /** A hash tag whose slot the given master serves (or any slot when none given). */
 async function tagOn(prefix: string, master?: RedisClusterNode): Promise<string> {
   for (let i = 0; ; i++) {
     const tag = `${prefix}-${i}`;
-    if (master === undefined || (await cluster.masterOf(keySlot(tag))).id === master.id) return tag;
+    if (master === undefined || (await suite.cluster.masterOf(keySlot(tag))).id === master.id) return tag;
   }
 }
 
@@ -184,12 +160,12 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     const keys = Array.from({ length: 300 }, (_, i) => `${p}:spread:${i}`);
     await Promise.all(keys.map((k, i) => c.set(k, `v${i}`)));
     expect(await Promise.all(keys.map((k) => c.get(k)))).toEqual(keys.map((_, i) => `v${i}`));
-    const masters = await cluster.masters();
+    const masters = await suite.cluster.masters();
     expect(masters).toHaveLength(3);
     const perMaster = new Map<string, number>();
     for (const [i, k] of keys.entries()) {
       if (i % 10 !== 0) continue;
-      const owner = await cluster.masterOf(keySlot(k));
+      const owner = await suite.cluster.masterOf(keySlot(k));
       expect(await owner.admin(["GET", k])).toBe(`v${i}`);
       perMaster.set(owner.id, (perMaster.get(owner.id) ?? 0) + 1);
     }
@@ -211,7 +187,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     await c.connect();
     const [a, b] = [`${p}:cs:a`, `${p}:cs:b`];
     expect(keySlot(a)).not.toBe(keySlot(b));
-    const masters = await cluster.masters();
+    const masters = await suite.cluster.masters();
     const before = await commandCalls(masters, "mget");
     const error = await c.command(["MGET", a, b]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CrossSlotError);
@@ -313,7 +289,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     await strict.connect();
     const moves: { kind: string; to: string }[] = [];
     c.on("redirect", (info) => moves.push(info));
-    const f = await cluster.manualFailover(keySlot(k));
+    const f = await suite.cluster.manualFailover(keySlot(k));
     expect(await c.incr(k)).toBe(2);
     expect(moves).toContainEqual(expect.objectContaining({ kind: "moved", to: f.promoted.address }));
     expect(c.stats().moved).toBeGreaterThanOrEqual(1);
@@ -321,16 +297,16 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     expect(error).toBeInstanceOf(RedirectionLimitError);
     expect((error as RedirectionLimitError).maybeExecuted).toBe(false);
     expect(await c.get(k)).toBe("2");
-    await cluster.waitHealthy();
+    await suite.cluster.waitHealthy();
   }, 60_000);
 
   it("keeps every caller served while a slot migrates under load (ASK, then MOVED)", async () => {
     const c = connectCluster(transport);
     await c.connect();
-    const masters = await cluster.masters();
+    const masters = await suite.cluster.masters();
     const tag = await tagOn(`${p}-mig`);
     const slot = keySlot(tag);
-    const source = await cluster.masterOf(slot);
+    const source = await suite.cluster.masterOf(slot);
     const target = masters.find((m) => m.id !== source.id) as RedisClusterNode;
     const redirects = { ask: 0, moved: 0 };
     c.on("redirect", (info) => redirects[info.kind]++);
@@ -354,7 +330,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     })();
     await waitFor(() => load.ops > 100, 10_000);
     let batches = 0;
-    await cluster.migrateSlot(slot, target, {
+    await suite.cluster.migrateSlot(slot, target, {
       batch: 4,
       // Half of the MSET pair goes first: MSET gets TRYAGAIN until the other half follows.
       firstKeys: [m1, ...keys.slice(0, 4)],
@@ -384,21 +360,21 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
       `[cluster] ${transport}: slot ${slot} migrated under load: ${load.ops} ops + ${multiOps} MSET/MGET pairs, ` +
         `${redirects.ask} ASK, ${redirects.moved} MOVED, ${c.stats().tryAgain} TRYAGAIN`,
     );
-    await cluster.waitHealthy();
+    await suite.cluster.waitHealthy();
   }, 60_000);
 
   it("serves every caller from the promoted replica after kill -9 of a master under load", async () => {
     const c = connectCluster(transport);
     await c.connect();
     const keys = Array.from({ length: 30 }, (_, i) => `${p}:kill:${i}`);
-    const victim = await cluster.masterOf(keySlot(keys[0] as string));
-    const owners = await Promise.all(keys.map((k) => cluster.masterOf(keySlot(k))));
+    const victim = await suite.cluster.masterOf(keySlot(keys[0] as string));
+    const owners = await Promise.all(keys.map((k) => suite.cluster.masterOf(keySlot(k))));
     const onVictim = keys.map((_, i) => (owners[i] as RedisClusterNode).id === victim.id);
     expect(onVictim.filter(Boolean).length).toBeGreaterThan(0);
     const load = startLoad(c, keys);
     // Every caller is under way before the kill.
     await waitFor(() => load.successes.every((times) => times.length >= 10), 10_000);
-    const f = await cluster.killMaster(keySlot(keys[0] as string));
+    const f = await suite.cluster.killMaster(keySlot(keys[0] as string));
     expect(f.old.id).toBe(victim.id);
     // Every caller, those of the dead master's slots included, is served a
     // command it issued after the kill. Recovery: when the last one was.
@@ -407,7 +383,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
         const j = issued.findIndex((t) => t > f.startedAt);
         return j === -1 ? undefined : load.successes[i]?.[j];
       });
-    await waitFor(() => servedAfterKill().every((t) => t !== undefined), cluster.nodeTimeoutMs + 15_000);
+    await waitFor(() => servedAfterKill().every((t) => t !== undefined), suite.cluster.nodeTimeoutMs + 15_000);
     const recoveryMs = Math.max(...(servedAfterKill() as number[])) - f.startedAt;
     const pauseMs = Math.max(...load.successes.map((times) => longestGapEndingAfter(times, f.startedAt)));
     const opsAtRecovery = load.ops;
@@ -421,12 +397,12 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     expect(load.unexpected.map(describeError)).toEqual([]);
     expect(load.crossed).toBe(0);
     expect(load.inflight).toBe(0);
-    expect(recoveryMs).toBeLessThan(cluster.nodeTimeoutMs + 5_000);
+    expect(recoveryMs).toBeLessThan(suite.cluster.nodeTimeoutMs + 5_000);
     expect(c.masterOf(keySlot(keys[0] as string))).toBe(f.promoted.address);
 
     // The old master comes back as a replica: no write goes to it.
     await f.old.restart();
-    await cluster.waitHealthy();
+    await suite.cluster.waitHealthy();
     const role = await f.old.admin(["ROLE"]);
     expect(Array.isArray(role) && role[0]).toBe("slave");
     await Promise.all(keys.map((k) => c.set(k, "after")));
@@ -444,7 +420,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     await Promise.all(keys.map((k) => c.set(k, "before")));
     const dials = new Map<string, number>();
     for (const n of c.nodes()) n.on("reconnecting", () => dials.set(`${n.options.port}`, (dials.get(`${n.options.port}`) ?? 0) + 1));
-    await Promise.all(cluster.nodes.map((n) => n.kill()));
+    await Promise.all(suite.cluster.nodes.map((n) => n.kill()));
     const downAt = Date.now();
     // Commands issued while every node is down: queued (pipelined) or retried with backoff (pooled).
     const during = keys.map((k) => c.set(k, "during").catch((e: unknown) => e));
@@ -455,8 +431,8 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     for (const [port, n] of dials) expect(n, `dials to ${port} in ${outageMs} ms`).toBeLessThan(outageMs / 50);
     // Refreshes back off too (100 ms doubling to 2 s while they fail).
     expect(c.stats().refreshFailures).toBeLessThan(12);
-    await Promise.all(cluster.nodes.map((n) => n.restart()));
-    await cluster.waitHealthy();
+    await Promise.all(suite.cluster.nodes.map((n) => n.restart()));
+    await suite.cluster.waitHealthy();
     const outcomes = await Promise.all(during);
     for (const o of outcomes) {
       // Served once the cluster was back; or given up with a typed error (pooled: each

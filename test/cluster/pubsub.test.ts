@@ -8,40 +8,19 @@
 //   unsolicited sunsubscribe), the channel is subscribed at the new owner;
 // - unsubscribing everything closes the per-node shard connections.
 // Tests run in order and leave the cluster whole for the next.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ClientClosedError, createCluster, keySlot, type ClusterClient, type TransportKind } from "../../src/index.js";
-import { startRedisCluster, type RedisCluster, type RedisClusterNode } from "../support/redis-cluster.js";
+import { describe, expect, it } from "vitest";
+import { ClientClosedError, keySlot, type ClusterClient, type TransportKind } from "../../src/index.js";
+import { useCluster } from "../support/cluster-suite.js";
+import type { RedisClusterNode } from "../support/redis-cluster.js";
 import { waitFor } from "../support/wait.js";
 
 const TRANSPORTS: TransportKind[] = ["pipelined", "pooled"];
 const CLIENT_NAME = "respite-pubsub-test";
 const TEST_TIMEOUT_MS = 60_000;
 
-let cluster: RedisCluster;
-const clients: ClusterClient[] = [];
-
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 60_000);
-afterEach(() => {
-  for (const c of clients.splice(0)) c.destroy();
-});
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
-
-function connectCluster(transport: TransportKind): ClusterClient {
-  const c = createCluster({
-    rootNodes: cluster.urls.slice(0, 2),
-    transport,
-    clientName: CLIENT_NAME,
-    connectTimeoutMs: 1000,
-    commandTimeoutMs: 5000,
-    reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-  });
-  clients.push(c);
-  return c;
-}
+const suite = useCluster();
+const connectCluster = (transport: TransportKind): ClusterClient =>
+  suite.connect(transport, { clientName: CLIENT_NAME, commandTimeoutMs: 5000 });
 
 /** Messages as they arrive; next(n) waits (bounded) until n have arrived in total. */
 function inbox(): { items: string[]; listener: (message: string, channel: string) => void; next(count: number): Promise<string[]> } {
@@ -58,11 +37,11 @@ function inbox(): { items: string[]; listener: (message: string, channel: string
 
 /** Shard channel names, one per master, each on a slot that master owns now. */
 async function channelPerMaster(prefix: string): Promise<Map<RedisClusterNode, string>> {
-  const masters = await cluster.masters();
+  const masters = await suite.cluster.masters();
   const byMaster = new Map<RedisClusterNode, string>();
   for (let i = 0; byMaster.size < masters.length; i++) {
     const name = `${prefix}:${i}`;
-    const owner = await cluster.masterOf(keySlot(name));
+    const owner = await suite.cluster.masterOf(keySlot(name));
     if (!byMaster.has(owner)) byMaster.set(owner, name);
   }
   return byMaster;
@@ -74,7 +53,7 @@ async function shardNumsub(node: RedisClusterNode, channel: string): Promise<num
 
 /** The node whose CLIENT LIST shows our channel/pattern subscriber (a pubsub connection with psub or sub > 0 and no ssub). */
 async function globalSubscriberNode(): Promise<RedisClusterNode> {
-  for (const n of cluster.nodes.filter((x) => x.running)) {
+  for (const n of suite.cluster.nodes.filter((x) => x.running)) {
     const list = String(await n.admin(["CLIENT", "LIST", "TYPE", "pubsub"]));
     if (list.split("\n").some((l) => l.includes(`name=${CLIENT_NAME}`) && /\bssub=0\b/.test(l) && !/\bsub=0 psub=0\b/.test(l))) return n;
   }
@@ -107,10 +86,10 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
 
     // Each shard channel is subscribed at its owner only.
     for (const [owner, ch] of perMaster) {
-      for (const n of cluster.nodes) expect(await shardNumsub(n, ch)).toBe(n === owner ? 1 : 0);
+      for (const n of suite.cluster.nodes) expect(await shardNumsub(n, ch)).toBe(n === owner ? 1 : 0);
     }
     // PUBLISH on every master (the cluster bus forwards it to our one subscriber).
-    const masters = await cluster.masters();
+    const masters = await suite.cluster.masters();
     for (const [i, m] of masters.entries()) await m.admin(["PUBLISH", `${p}:news`, `n${i}`]);
     await c.command(["PUBLISH", `${p}:pat:x`, "via pattern"]);
     for (const ch of shardChannels) expect(await c.command(["SPUBLISH", ch, "hello"])).toBe(1);
@@ -125,7 +104,7 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
     await waitFor(
       async () => {
         let ssubs = 0;
-        for (const n of cluster.nodes) {
+        for (const n of suite.cluster.nodes) {
           const list = String(await n.admin(["CLIENT", "LIST", "TYPE", "pubsub"]));
           ssubs += list.split("\n").filter((l) => l.includes(`name=${CLIENT_NAME}`) && /\bsub=0 psub=0 ssub=0\b/.test(l)).length;
         }
@@ -160,7 +139,7 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
 
     const channelBack = once<{ channels: string[] }>(c, "resubscribed", (i) => i.channels.length > 0);
     const shardBack = once<{ shardChannels: string[] }>(c, "resubscribed", (i) => i.shardChannels.includes(ch));
-    const f = await cluster.killMaster(keySlot(ch));
+    const f = await suite.cluster.killMaster(keySlot(ch));
     expect(f.old).toBe(victim);
     expect(await channelBack).toEqual({ channels: [`${p}:news`], patterns: [], shardChannels: [] });
     expect(await shardBack).toEqual({ channels: [], patterns: [], shardChannels: [ch] });
@@ -173,7 +152,7 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
     expect(await plain.next(1)).toEqual([`${p}:news=after`]);
 
     await f.old.restart();
-    await cluster.waitHealthy();
+    await suite.cluster.waitHealthy();
     // The old master came back as a replica: the shard channel stays at the promoted master.
     expect(await shardNumsub(f.promoted, ch)).toBe(1);
     expect(await c.command(["SPUBLISH", ch, "later"])).toBe(1);
@@ -186,19 +165,19 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
     const ch = `${transport}:migrate:s`;
     const slot = keySlot(ch);
     await c.ssubscribe(ch, shard.listener);
-    const source = await cluster.masterOf(slot);
-    const target = (await cluster.masters()).find((m) => m !== source) as RedisClusterNode;
+    const source = await suite.cluster.masterOf(slot);
+    const target = (await suite.cluster.masters()).find((m) => m !== source) as RedisClusterNode;
     expect(await shardNumsub(source, ch)).toBe(1);
 
     const back = once<{ shardChannels: string[] }>(c, "resubscribed", (i) => i.shardChannels.includes(ch));
-    await cluster.migrateSlot(slot, target);
+    await suite.cluster.migrateSlot(slot, target);
     expect(await back).toEqual({ channels: [], patterns: [], shardChannels: [ch] });
     expect(await shardNumsub(target, ch)).toBe(1);
     expect(await shardNumsub(source, ch)).toBe(0);
     expect(await c.command(["SPUBLISH", ch, "moved"])).toBe(1);
     expect(await shard.next(1)).toEqual([`${ch}=moved`]);
 
-    await cluster.migrateSlot(slot, source); // leave the cluster as it was
+    await suite.cluster.migrateSlot(slot, source); // leave the cluster as it was
     await waitFor(async () => (await shardNumsub(source, ch)) === 1, 10_000);
     expect(await c.command(["SPUBLISH", ch, "home"])).toBe(1);
     expect(await shard.next(2)).toEqual([`${ch}=moved`, `${ch}=home`]);
