@@ -8,7 +8,6 @@ import {
   ClientClosedError,
   ClusterClient,
   ConnectionError,
-  createCluster,
   CrossSlotError,
   keySlot,
   RedirectionLimitError,

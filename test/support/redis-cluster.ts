@@ -53,8 +53,16 @@ export interface RedisClusterNode {
   readonly running: boolean;
   /** SIGKILL; resolves once the process has exited. */
   kill(): Promise<void>;
-  /** Start again on the same ports with the same nodes.conf; resolves when it answers PING. */
+  /**
+   * Start again on the same ports with the same nodes.conf; resolves when it
+   * answers PING. A killed master whose slots a replica took over rejoins as
+   * that replica's replica (waitHealthy() then waits for its sync).
+   */
   restart(): Promise<void>;
+  /** SIGSTOP: the process freezes, its sockets stay open (shorter than cluster-node-timeout: no failover). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** One command on a fresh socket. */
   admin(args: readonly Arg[], timeoutMs?: number): Promise<Reply>;
 }
