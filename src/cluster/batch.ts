@@ -8,7 +8,7 @@
 // unchanged; TRYAGAIN (its keys split between the two nodes) / CLUSTERDOWN /
 // a lost node retry it at the slot's owner after a backoff.
 import { toResult, validateBatch, type BatchOptions, type BatchResult } from "../batch.js";
-import { ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "../errors.js";
+import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
@@ -142,6 +142,7 @@ async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], op
       const delayMs = nextWaitMs(journey);
       const total = totalTimeoutMs(options, commandTimeoutMs);
       if (total > 0 && Date.now() - started + delayMs >= total) throw new TimeoutError("EXEC", total, false);
+      if (ctx.sleeps.full) throw new QueueFullError("offline", ctx.sleeps.limit);
       ctx.refresher.inBackground();
       await ctx.sleeps.sleep(delayMs, options.signal, "EXEC");
     }

@@ -87,7 +87,7 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> {
       { load: () => reader.load(), isClosed, anyNodeDown: () => this.registry.anyDown() || (this.pubsub?.anyDown() ?? false), reportError: (err) => this.reportError(err) },
       this.options.refreshIntervalMs,
     );
-    this.sleeps = new Sleeps(isClosed);
+    this.sleeps = new Sleeps(isClosed, this.options.resolved.offlineQueueLength);
     this.ctx = {
       options: this.options,
       counters: this.counters,

@@ -16,7 +16,7 @@
 // plus ours ran a read up to twice per resend (review finding).
 import { commandFlags, commandName } from "../commands.js";
 import type { BatchResult } from "../batch.js";
-import { ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "../errors.js";
+import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
@@ -143,7 +143,11 @@ export class Dispatcher {
     if (limit !== undefined) return Promise.reject(limit);
     const delayMs = nextWaitMs(journey);
     const total = totalTimeoutMs(cmd.options, this.ctx.options.resolved.commandTimeoutMs);
-    if (total > 0 && Date.now() - cmd.started + delayMs >= total) return Promise.reject(new TimeoutError(name, total, false));
+    // A read retried after it may have run (its connection died) keeps saying
+    // so, whatever ends its retry; a redirection reply says it did not run.
+    const mayHaveRun = !(cause instanceof ReplyError) && cause.maybeExecuted;
+    if (total > 0 && Date.now() - cmd.started + delayMs >= total) return Promise.reject(new TimeoutError(name, total, mayHaveRun));
+    if (this.ctx.sleeps.full) return Promise.reject(mayHaveRun ? cause : new QueueFullError("offline", this.ctx.sleeps.limit));
     if (refresh) this.ctx.refresher.inBackground();
     return this.ctx.sleeps.sleep(delayMs, cmd.options?.signal, name).then(() => this.send(cmd, undefined, false, journey));
   }

@@ -413,7 +413,8 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
   }, 90_000);
 
   it("waits out every node down, then serves again without a restart", async () => {
-    const c = connectCluster(transport, { offlineQueue: { maxLength: 100 } });
+    const LIMIT = 100;
+    const c = connectCluster(transport, { offlineQueue: { maxLength: LIMIT }, pool: { maxWaiting: LIMIT } });
     await c.connect();
     const keys = Array.from({ length: 12 }, (_, i) => `${p}:down:${i}`);
     await Promise.all(keys.map((k) => c.set(k, "before")));
@@ -424,6 +425,35 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     // Commands issued while every node is down: queued (pipelined) or retried with backoff (pooled).
     const during = keys.map((k) => c.set(k, "during").catch((e: unknown) => e));
     await waitFor(() => c.stats().refreshFailures >= 2, 10_000);
+    // Load while every node is down: what the client holds stays bounded
+    // (each master's client: its offline queue, or its pool's waiting list;
+    // plus the cluster's retry waits, bounded alike); the rest is refused at
+    // once. Sustained, because a command a node client fails (pooled: its
+    // dial failed) makes room there and moves to the cluster's retry waits.
+    const bound = LIMIT * (3 + 1) + keys.length;
+    let issued = 0;
+    let settled = 0;
+    let maxHeld = 0;
+    const refusals = new Map<string, number>();
+    const burst: Promise<void>[] = [];
+    for (let wave = 0; wave < 20; wave++) {
+      for (let i = 0; i < 300; i++, issued++) {
+        burst.push(
+          c.set(`${p}:burst:${i % 50}`, "x").then(
+            () => void settled++,
+            (e: unknown) => {
+              settled++;
+              const name = e instanceof RedisErrorClass ? e.name : String(e);
+              refusals.set(name, (refusals.get(name) ?? 0) + 1);
+            },
+          ),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      maxHeld = Math.max(maxHeld, issued - settled);
+    }
+    expect(maxHeld).toBeLessThanOrEqual(bound);
+    expect(refusals.get("QueueFullError") ?? 0).toBeGreaterThanOrEqual(issued - bound);
     await new Promise((r) => setTimeout(r, 1_500));
     const outageMs = Date.now() - downAt;
     // The backoff paces both the node clients' dials and the refreshes: no hot loop.
@@ -433,6 +463,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
     await Promise.all(suite.cluster.nodes.map((n) => n.restart()));
     await suite.cluster.waitHealthy();
     const outcomes = await Promise.all(during);
+    await Promise.all(burst); // every command of the burst settles
     for (const o of outcomes) {
       // Served once the cluster was back; or given up with a typed error (pooled: each
       // try waits for one dial, within maxRedirections; or written on a socket whose
