@@ -30,6 +30,14 @@ const HOST = "127.0.0.1";
 const PROBE_TIMEOUT_MS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
 const SLOTS = 16384;
+/**
+ * A replica drops a manual failover it could not finish within 5 s
+ * (CLUSTER_MF_TIMEOUT: its MFSTART went out on a bus link being re-made, or
+ * the votes did not come); past this, CLUSTER FAILOVER is sent again.
+ */
+const MANUAL_FAILOVER_RETRY_MS = 6_000;
+/** Pause before asking a replica that refused CLUSTER FAILOVER again. */
+const MANUAL_FAILOVER_REFUSED_PAUSE_MS = 100;
 
 export interface RedisClusterOptions {
   /** Default 3. */
@@ -117,14 +125,20 @@ export interface RedisCluster {
   replicasOf(master: RedisClusterNode): Promise<RedisClusterNode[]>;
   /** kill -9 the master of `slot`, then wait until its replica took over and every running node agrees. */
   killMaster(slot: number, timeoutMs?: number): Promise<FailoverResult>;
-  /** CLUSTER FAILOVER on a replica of the master of `slot`; resolves once the roles have swapped. */
+  /**
+   * CLUSTER FAILOVER on a replica of the master of `slot`; resolves once the
+   * roles have swapped. Asked again (within `timeoutMs`) when the replica
+   * refuses it (its bus link to the master is down for a moment, e.g. after
+   * a SIGSTOP) or drops it after 5 s without taking over.
+   */
   manualFailover(slot: number, timeoutMs?: number): Promise<FailoverResult>;
   /** Move `slot` (and its keys) to `target` (a master): IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE everywhere. */
   migrateSlot(slot: number, target: RedisClusterNode, options?: MigrateOptions): Promise<void>;
   /**
    * Poll until the cluster is whole: every node runs and reports
    * cluster_state:ok and knows every node, no node is flagged failed,
-   * replicas have their link up, and all agree on every slot's owner.
+   * replicas have their link up, and all agree on every slot's owner and on
+   * every node's role and master (so replicasOf() is true from any node).
    */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Kill every process (by pid) and remove the temp dir. */
@@ -332,9 +346,18 @@ class Cluster implements RedisCluster {
     const [replica] = await this.replicasOf(old);
     if (replica === undefined) throw new Error(`master ${old.address} has no replica`);
     const startedAt = Date.now();
-    await replica.admin(["CLUSTER", "FAILOVER"]);
-    await this.waitTakeover(slot, replica, timeoutMs);
-    return { old, promoted: replica, startedAt, doneAt: Date.now() };
+    const deadline = startedAt + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const role = await replica.admin(["ROLE"], PROBE_TIMEOUT_MS);
+        if (!Array.isArray(role) || role[0] !== "master") await replica.admin(["CLUSTER", "FAILOVER"]);
+        await this.waitTakeover(slot, replica, Math.max(0, Math.min(MANUAL_FAILOVER_RETRY_MS, deadline - Date.now())));
+        return { old, promoted: replica, startedAt, doneAt: Date.now() };
+      } catch (err) {
+        if (Date.now() >= deadline) throw new Error(`manual failover to ${replica.address} not done within ${timeoutMs} ms (${attempt} attempts): ${message(err)}`);
+        await new Promise((r) => setTimeout(r, MANUAL_FAILOVER_REFUSED_PAUSE_MS));
+      }
+    }
   }
 
   async migrateSlot(slot: number, target: RedisClusterNode, options: MigrateOptions = {}): Promise<void> {
@@ -384,8 +407,15 @@ class Cluster implements RedisCluster {
           .flatMap((e) => e.slots.map(([a, b]) => `${a}-${b}@${e.port}`))
           .sort()
           .join(",");
-        if (reference !== undefined && owners !== reference) return undefined;
-        reference = owners;
+        // Roles too: a demoted or rejoining master is seen as a replica by some
+        // nodes before others (gossip), and replicasOf() asks the first one.
+        const roles = view
+          .map((e) => `${e.id}:${e.role}:${e.masterId ?? "-"}`)
+          .sort()
+          .join(",");
+        const shape = `${owners}|${roles}`;
+        if (reference !== undefined && shape !== reference) return undefined;
+        reference = shape;
         const me = view.find((e) => e.id === n.id);
         if (me?.role === "replica") {
           const repl = parseInfo(await n.admin(["INFO", "replication"], PROBE_TIMEOUT_MS));
