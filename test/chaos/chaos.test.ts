@@ -41,7 +41,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, QueueFullError, RedisError, type Client, type Reply } from "../../src/index.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
-import { delay, skipReason, transports, trapEscapes, type TransportName } from "../robustness/support.js";
+import { delay, transports, trapEscapes, type TransportName } from "../robustness/support.js";
 import { Ledger } from "./ledger.js";
 import { MonitorTap } from "./monitor.js";
 
@@ -113,25 +113,17 @@ interface FaultReport {
 }
 
 describe.each(transports)("chaos (%s)", (transport: TransportName) => {
-  const skip = skipReason(transport);
   let server: RedisServer;
   let proxy: FaultProxy;
 
   beforeAll(async () => {
-    if (skip !== undefined) return;
     server = await startRedis();
     proxy = await startFaultProxy({ target: { port: server.port }, acceptors: 4, maxConnections: 256, overflow: "queue" });
   });
   afterAll(async () => {
-    if (skip !== undefined) return;
     await proxy.close();
     await server.stop();
   });
-
-  if (skip !== undefined) {
-    it.skip(`skipped: ${skip}`, () => undefined);
-    return;
-  }
 
   it(
     `${CALLERS} callers, SET/GET through faults for ${SECONDS} s: all settle once, nothing crossed, typed errors, bounded outages`,

@@ -35,7 +35,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientClosedError, createClient, ProtocolError, RedisError, type BatchResult, type Client, type Reply } from "../../src/index.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
-import { delay, skipReason, transports, trapEscapes, type Settled, type TransportName } from "../robustness/support.js";
+import { delay, transports, trapEscapes, type Settled, type TransportName } from "../robustness/support.js";
 
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 12);
 const COMMAND_TIMEOUT_MS = 1000;
@@ -135,22 +135,14 @@ interface FaultReport {
 }
 
 describe.each(transports)("features chaos (%s)", (transport: TransportName) => {
-  const skip = skipReason(transport);
   let server: RedisServer;
 
   beforeAll(async () => {
-    if (skip !== undefined) return;
     server = await startRedis();
   });
   afterAll(async () => {
-    if (skip !== undefined) return;
     await server.stop();
   });
-
-  if (skip !== undefined) {
-    it.skip(`skipped: ${skip}`, () => undefined);
-    return;
-  }
 
   it(
     `pub/sub, batches, scripts and BLPOP through kill -9, CLIENT KILL normal/pubsub for ${SECONDS} s: all settle once, nothing crossed, all recover`,

@@ -4,7 +4,7 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { AbortError, ConnectionError, RedisError, ReplyError, TimeoutError, WatchError, runBatch, type Reply } from "../../src/index.js";
-import { pooledLanded, rejectionOf, runs, TRANSPORTS, useRedis, within } from "./support.js";
+import { rejectionOf, TRANSPORTS, useRedis, within } from "./support.js";
 
 const redis = useRedis();
 
@@ -14,7 +14,7 @@ function commandCalls(info: Reply, name: string): number {
 }
 
 for (const transport of TRANSPORTS) {
-  describe.runIf(runs(transport))(`batch (${transport})`, () => {
+  describe(`batch (${transport})`, () => {
     const k = (name: string): string => `${transport}:b:${name}`;
 
     it("returns one result per command, errors as values, never hiding the others", async () => {
@@ -89,7 +89,7 @@ for (const transport of TRANSPORTS) {
     });
 
     // The pipelined client lends a connection of its pooled transport (issue 4).
-    it.runIf(pooledLanded)("WATCH through withConnection: a concurrent change aborts EXEC with WatchError, an untouched key commits", async () => {
+    it("WATCH through withConnection: a concurrent change aborts EXEC with WatchError, an untouched key commits", async () => {
       const c = redis.client(transport);
       await c.set(k("watched"), "1");
       const err = await rejectionOf(
@@ -114,7 +114,7 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-describe.runIf(runs("pipelined"))("atomic batch on the shared pipelined socket", () => {
+describe("atomic batch on the shared pipelined socket", () => {
   it("is written contiguously: commands of other callers in the same tick never land inside MULTI", async () => {
     const c = redis.client("pipelined");
     await c.connect();
@@ -201,7 +201,7 @@ describe.runIf(runs("pipelined"))("atomic batch on the shared pipelined socket",
 });
 
 describe("batches across a server kill", () => {
-  for (const transport of TRANSPORTS.filter(runs)) {
+  for (const transport of TRANSPORTS) {
     it(`every result settles, as a value or a typed error (${transport})`, async () => {
       const c = redis.client(transport, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
       await c.connect();

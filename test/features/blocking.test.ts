@@ -3,7 +3,7 @@
 // never stall the shared pipe, and their deadline adds to their own timeout.
 import { describe, expect, it } from "vitest";
 import { ConnectionError, TimeoutError, type Reply } from "../../src/index.js";
-import { pooledLanded, useRedis, within } from "./support.js";
+import { useRedis, within } from "./support.js";
 import { waitFor } from "../support/wait.js";
 
 const redis = useRedis();
@@ -13,7 +13,7 @@ async function blockedClients(): Promise<string[]> {
   return list.split("\n").filter((l) => /cmd=(blpop|brpop|xread|bzpopmin|blmove)\b/.test(l));
 }
 
-describe.runIf(pooledLanded)("blocking commands on the pipelined client", () => {
+describe("blocking commands on the pipelined client", () => {
   it("BLPOP holds its own connection: GETs on the shared pipe are answered while it waits", async () => {
     const c = redis.client("pipelined");
     await c.set("blk:v", "value");

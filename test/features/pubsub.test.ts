@@ -4,7 +4,7 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { ClientClosedError, RedisError, TimeoutError, type Client } from "../../src/index.js";
 import { waitFor } from "../support/wait.js";
-import { rejectionOf, runs, TRANSPORTS, useRedis, within } from "./support.js";
+import { rejectionOf, TRANSPORTS, useRedis, within } from "./support.js";
 
 const redis = useRedis();
 
@@ -51,7 +51,7 @@ async function subscriberNames(): Promise<number> {
 }
 
 for (const transport of TRANSPORTS) {
-  describe.runIf(runs(transport))(`pub/sub (${transport})`, () => {
+  describe(`pub/sub (${transport})`, () => {
     const ch = (name: string): string => `${transport}:ch:${name}`;
 
     it("delivers messages to channel and pattern listeners, as strings or Buffers", async () => {

@@ -1,18 +1,10 @@
 // Shared set-up of the feature suites: one redis-server per test file, clients
 // per transport, destroyed after each test.
-import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { createClient, type Client, type ClientOptions, type TransportKind } from "../../src/index.js";
 import { startRedis, type RedisServer, type StartRedisOptions } from "../support/redis-server.js";
 
 export const TRANSPORTS: readonly TransportKind[] = ["pipelined", "pooled"];
-
-/** While src/blocking is the placeholder of issue 4, the pooled runs are skipped (their title says so). */
-export const pooledLanded = !readFileSync(new URL("../../src/blocking/pooled-transport.ts", import.meta.url), "utf8").includes("PLACEHOLDER");
-
-export function runs(transport: TransportKind): boolean {
-  return transport !== "pooled" || pooledLanded;
-}
 
 export interface Fixture {
   readonly server: RedisServer;

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, createClient, type Client, type ClientOptions, type TransportKind } from "../../src/index.js";
 import { freePort, startRedis, type RedisServer } from "../support/redis-server.js";
-import { runs, TRANSPORTS, within } from "./support.js";
+import { TRANSPORTS, within } from "./support.js";
 import { makeTestPki, type TestPki } from "./tls-certs.js";
 
 let pki: TestPki;
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 for (const transport of TRANSPORTS) {
-  describe.runIf(runs(transport))(`TLS (${transport})`, () => {
+  describe(`TLS (${transport})`, () => {
     it("rediss:// with the CA: commands, batches and pub/sub run over TLS", async () => {
       const c = client(transport, { url: `rediss://127.0.0.1:${tlsPort}/2`, tls: { ca: pki.ca } });
       expect(await c.set(`${transport}:tls:k`, "secret")).toBe("OK");

@@ -12,7 +12,7 @@ import { ConnectionError, ProtocolError, RedisError, ReplyError, createClient, t
 import { goodServer, startFakeServer, type Behaviour, type FakeConnection, type FakeServer } from "../support/fake-server.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { writeReplies, type WireReply } from "../support/resp-writer.js";
-import { delay, eventually, rejection, settle, skipReason, transports, trapEscapes } from "./support.js";
+import { delay, eventually, rejection, settle, transports, trapEscapes } from "./support.js";
 
 const escaped = trapEscapes();
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
@@ -125,10 +125,6 @@ function scriptedServer(replies: readonly WireReply[], cuts: readonly number[]):
 }
 
 describe.each(transports)("fuzz (%s)", (transport) => {
-  const skip = skipReason(transport);
-  const test = skip === undefined ? it : it.skip;
-  if (skip !== undefined) it.skip(`skipped: ${skip}`, () => undefined);
-
   function client(port: number): { c: Client; errors: unknown[] } {
     const c = createClient({
       port,
@@ -143,7 +139,7 @@ describe.each(transports)("fuzz (%s)", (transport) => {
     return { c, errors };
   }
 
-  test("garbage reply bytes: ProtocolError (command and 'error' event), a reconnect, and the client serves again", async () => {
+  it("garbage reply bytes: ProtocolError (command and 'error' event), a reconnect, and the client serves again", async () => {
     await fc.assert(
       fc.asyncProperty(garbage, async (bytes) => {
         nextConnectionDoes({ onCommand: (conn) => conn.write(bytes) });
@@ -167,7 +163,7 @@ describe.each(transports)("fuzz (%s)", (transport) => {
     );
   });
 
-  test("arbitrary bytes, then close: one typed outcome, nothing escapes, the client serves again", async () => {
+  it("arbitrary bytes, then close: one typed outcome, nothing escapes, the client serves again", async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
         nextConnectionDoes({ onCommand: (conn) => conn.end(Buffer.from(bytes)) });
@@ -204,7 +200,7 @@ describe.each(transports)("fuzz (%s)", (transport) => {
     });
   }
 
-  test("valid replies cut at random boundaries decode the same", async () => {
+  it("valid replies cut at random boundaries decode the same", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(wireReply, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 30 }), async (replies, cuts) => {
         const script = scriptedServer(replies, cuts);
@@ -220,7 +216,7 @@ describe.each(transports)("fuzz (%s)", (transport) => {
     );
   });
 
-  test("valid replies one byte per read (fault proxy split) decode the same", async () => {
+  it("valid replies one byte per read (fault proxy split) decode the same", async () => {
     const proxy: FaultProxy = await startFaultProxy({ target: { port: fake.port } });
     proxy.setFault({ type: "split" });
     try {

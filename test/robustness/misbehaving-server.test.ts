@@ -24,7 +24,7 @@ import {
   type FakeServer,
 } from "../support/fake-server.js";
 import { waitFor } from "../support/wait.js";
-import { eventually, rejection, settle, skipReason, transports, trapEscapes } from "./support.js";
+import { eventually, rejection, settle, transports, trapEscapes } from "./support.js";
 
 const escaped = trapEscapes();
 const fakes: FakeServer[] = [];
@@ -49,10 +49,6 @@ function firstThen(bad: Behaviour): (index: number) => Behaviour {
 }
 
 describe.each(transports)("misbehaving servers (%s)", (transport) => {
-  const skip = skipReason(transport);
-  const test = skip === undefined ? it : it.skip;
-  if (skip !== undefined) it.skip(`skipped: ${skip}`, () => undefined);
-
   function client(server: FakeServer, opts: ClientOptions = {}): { c: Client; errors: RedisError[] } {
     const c = createClient({
       port: server.port,
@@ -67,7 +63,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     return { c, errors };
   }
 
-  test("maxReplyBytes: a `$1000000000` header fails with a clear ProtocolError, no unbounded buffering, then a reconnect", async () => {
+  it("maxReplyBytes: a `$1000000000` header fails with a clear ProtocolError, no unbounded buffering, then a reconnect", async () => {
     const f = await fake(firstThen(hugeBulkServer(1_000_000_000)));
     const limit = 1024 * 1024;
     const { c, errors } = client(f, { maxReplyBytes: limit });
@@ -90,7 +86,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.connections.length).toBeGreaterThanOrEqual(2);
   });
 
-  test("a reply nobody asked for is a ProtocolError, then a reconnect", async () => {
+  it("a reply nobody asked for is a ProtocolError, then a reconnect", async () => {
     const f = await fake(firstThen(unsolicitedReplyServer("+SURPRISE\r\n")));
     const { c, errors } = client(f);
     expect(await c.command(["SET", "k", "v"])).toBe("OK");
@@ -100,7 +96,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.connections.length).toBeGreaterThanOrEqual(2);
   });
 
-  test("a reply before any command is a ProtocolError, then a reconnect", async () => {
+  it("a reply before any command is a ProtocolError, then a reconnect", async () => {
     const good = goodServer();
     const f = await fake((i) => (i === 0 ? greetingServer("+HELLO\r\n") : good));
     const { c, errors } = client(f);
@@ -110,7 +106,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.connections.length).toBeGreaterThanOrEqual(2);
   });
 
-  test("accept and never answer: commandTimeoutMs gives a TimeoutError, maybeExecuted (it was written)", async () => {
+  it("accept and never answer: commandTimeoutMs gives a TimeoutError, maybeExecuted (it was written)", async () => {
     const f = await fake(silentServer());
     const { c } = client(f, { commandTimeoutMs: 200 });
     const t0 = Date.now();
@@ -125,7 +121,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.commands.filter((a) => a[0] === "SET")).toHaveLength(1);
   });
 
-  test("a command waiting in line when it times out was never written: maybeExecuted false", async () => {
+  it("a command waiting in line when it times out was never written: maybeExecuted false", async () => {
     const f = await fake(silentServer());
     const { c } = client(f, { commandTimeoutMs: 200, pool: { max: 1 } });
     const [first, second] = await Promise.all([settle(c.command(["SET", "a", "1"])), settle(c.command(["SET", "b", "2"]))]);
@@ -137,7 +133,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.commands.filter((a) => a[0] === "SET")).toHaveLength(transport === "pipelined" ? 2 : 1);
   });
 
-  test("close in the middle of a reply: a write rejects with ConnectionError, maybeExecuted", async () => {
+  it("close in the middle of a reply: a write rejects with ConnectionError, maybeExecuted", async () => {
     const f = await fake(firstThen(closeMidReplyServer("$10\r\nhello")));
     const { c } = client(f);
     const err = rejection(await settle(c.command(["SET", "k", "v"])));
@@ -149,7 +145,7 @@ describe.each(transports)("misbehaving servers (%s)", (transport) => {
     expect(f.commands.filter((a) => a[0] === "SET")).toHaveLength(1);
   });
 
-  test("close in the middle of a reply, twice: a read is retried once, then rejects with maybeExecuted", async () => {
+  it("close in the middle of a reply, twice: a read is retried once, then rejects with maybeExecuted", async () => {
     const good = goodServer();
     const bad = closeMidReplyServer("$10\r\nhel");
     const f = await fake((i) => (i < 2 ? bad : good));

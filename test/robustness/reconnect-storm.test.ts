@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createClient, type Client, type ClientOptions } from "../../src/index.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { freePort } from "../support/redis-server.js";
-import { skipReason, transports, trapEscapes } from "./support.js";
+import { transports, trapEscapes } from "./support.js";
 
 const escaped = trapEscapes();
 const clients: Client[] = [];
@@ -34,10 +34,6 @@ function bound(windowMs: number): number {
 }
 
 describe.each(transports)("reconnect storm (%s)", (transport) => {
-  const skip = skipReason(transport);
-  const test = skip === undefined ? it : it.skip;
-  if (skip !== undefined) it.skip(`skipped: ${skip}`, () => undefined);
-
   /** Callers keep sending (as an application does through an outage) for the window; returns the dials seen. */
   async function underLoad(port: number, opts: ClientOptions, dialsSoFar: () => number): Promise<number> {
     const c = createClient({ port, transport, reconnect: RECONNECT, commandTimeoutMs: 200, ...opts });
@@ -65,15 +61,15 @@ describe.each(transports)("reconnect storm (%s)", (transport) => {
     return underLoad(proxy.port, opts, () => proxy.stats.accepted);
   }
 
-  test("with a handshake (clientName): dials follow the backoff", async () => {
+  it("with a handshake (clientName): dials follow the backoff", async () => {
     expect(await countDials({ clientName: "storm" })).toBeLessThanOrEqual(bound(WINDOW_MS));
   });
 
-  test("with no handshake command (default options): dials follow the backoff", async () => {
+  it("with no handshake command (default options): dials follow the backoff", async () => {
     expect(await countDials({})).toBeLessThanOrEqual(bound(WINDOW_MS));
   });
 
-  test("a plain listener that accepts and closes: dials follow the backoff", async () => {
+  it("a plain listener that accepts and closes: dials follow the backoff", async () => {
     let dials = 0;
     const srv = net.createServer((s) => {
       dials++;

@@ -1,5 +1,4 @@
 // Helpers shared by the robustness and chaos suites.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll } from "vitest";
 import { RedisError, type Client, type Command, type Reply } from "../../src/index.js";
 
@@ -18,20 +17,8 @@ export function rejection(result: Settled<unknown>): unknown {
   return result.error;
 }
 
-/**
- * The pooled transport lands in src/blocking/pooled-transport.ts; until then
- * that file is a placeholder and the pooled runs are skipped.
- */
-export const pooledLanded = !readFileSync(new URL("../../src/blocking/pooled-transport.ts", import.meta.url), "utf8").includes(
-  "PLACEHOLDER",
-);
-
 export const transports = ["pipelined", "pooled"] as const;
 export type TransportName = (typeof transports)[number];
-
-export function skipReason(transport: TransportName): string | undefined {
-  return transport === "pooled" && !pooledLanded ? "pooled transport not landed yet (src/blocking/pooled-transport.ts is a PLACEHOLDER)" : undefined;
-}
 
 /**
  * Collect every unhandled rejection and uncaught exception of the test file,

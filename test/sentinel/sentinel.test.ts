@@ -7,7 +7,6 @@
 // again (waitHealthy) for the next. The measured failover pauses are printed
 // with a "[sentinel]" prefix.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -29,9 +28,7 @@ const run = promisify(execFile);
 const DATA_PASSWORD = "data-secret-1";
 const SENTINEL_PASSWORD = "sentinel-secret-2";
 
-// The pooled transport is tested once it has landed (issue 4).
-const pooledSource = readFileSync(new URL("../../src/blocking/pooled-transport.ts", import.meta.url), "utf8");
-const transports: TransportKind[] = pooledSource.includes("PLACEHOLDER") ? ["pipelined"] : ["pipelined", "pooled"];
+const transports: TransportKind[] = ["pipelined", "pooled"];
 
 let cluster: SentinelCluster;
 const clients: Client[] = [];
