@@ -4,6 +4,9 @@
 //
 // Writes never change what a read expects: SET and SET EX write the value the
 // key was preloaded with, so every GET's expected reply holds all run long.
+// Seeded, so every run and every client sees the same sequence.
+import { prng } from "../test/support/seeded.js";
+
 export const WORKLOAD_NAMES = ["get", "set", "mget10", "get100k", "mix"] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -32,18 +35,6 @@ export function key(i: number): string {
 /** 16 ASCII bytes, distinct per key. */
 export function smallValue(i: number): string {
   return "v" + String(i).padStart(15, "0");
-}
-
-/** Deterministic PRNG (mulberry32) so every run and every client sees the same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** 100 KiB of printable ASCII (so a UTF-8 string reply compares byte for byte). */

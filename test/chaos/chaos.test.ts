@@ -42,6 +42,7 @@ import { createClient, QueueFullError, RedisError, type Client, type Reply } fro
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
 import { delay, transports, trapEscapes, type TransportName } from "../robustness/support.js";
+import { runFaultSchedule, seeded } from "../support/seeded.js";
 import { Ledger } from "./ledger.js";
 import { MonitorTap } from "./monitor.js";
 
@@ -61,18 +62,6 @@ const escaped = trapEscapes();
 
 type FaultName = "client-kill" | "kill9-restart" | "sigstop" | "blackhole" | "cut" | "reset" | "split" | "delay";
 const FAULTS: FaultName[] = ["client-kill", "kill9-restart", "sigstop", "blackhole", "cut", "reset", "split", "delay"];
-
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed with CHAOS_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Most dials a client may make in `windowMs` of outage under full-jitter
@@ -129,8 +118,8 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
     `${CALLERS} callers, SET/GET through faults for ${SECONDS} s: all settle once, nothing crossed, typed errors, bounded outages`,
     async () => {
       await server.admin(["FLUSHALL"]);
-      const rand = prng(SEED);
-      const between = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+      const seed = seeded(SEED);
+      const { rand, between } = seed;
 
       const client: Client = createClient({
         port: proxy.port,
@@ -398,22 +387,8 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       await client.connect();
       const callers = Array.from({ length: CALLERS }, (_, i) => caller(i));
       await delay(500);
-      const schedule: FaultName[] = [];
-      const end = Date.now() + SECONDS * 1000;
       // Until the time is up, and at least one full round.
-      while (Date.now() < end || faultReports.length < FAULTS.length) {
-        // Every fault once per round, in a seeded order.
-        if (schedule.length === 0) {
-          const round = [...FAULTS];
-          for (let j = round.length - 1; j > 0; j--) {
-            const k = Math.floor(rand() * (j + 1));
-            [round[j], round[k]] = [round[k] as FaultName, round[j] as FaultName];
-          }
-          schedule.push(...round);
-        }
-        await runFault(schedule.shift() as FaultName);
-        await delay(between(200, 600));
-      }
+      await runFaultSchedule(FAULTS, SECONDS, seed, [200, 600], runFault);
       running = false;
       const settledInTime = await Promise.race([Promise.all(callers).then(() => true), delay(10_000).then(() => false)]);
       const deadline = Date.now() + 5000;

@@ -54,6 +54,7 @@ import {
 import { useCluster } from "../support/cluster-suite.js";
 import type { RedisCluster, RedisClusterNode } from "../support/redis-cluster.js";
 import { delay, trapEscapes } from "../robustness/support.js";
+import { runFaultSchedule, seeded } from "../support/seeded.js";
 import { Ledger } from "./ledger.js";
 import { MonitorTap } from "./monitor.js";
 
@@ -86,18 +87,6 @@ const escaped = trapEscapes();
 type FaultName = "kill9" | "failover" | "migrate" | "client-kill" | "sigstop";
 /** One round: every fault once, migrate twice (away, then back home), in a seeded order. */
 const ROUND: readonly FaultName[] = ["kill9", "failover", "migrate", "migrate", "client-kill", "sigstop"];
-
-/** mulberry32, as in chaos.test.ts: a failing schedule replays with CHAOS_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REDIRECT_CODES = new Set(["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"]);
 
@@ -139,9 +128,8 @@ describe.each(TRANSPORTS)("cluster chaos (%s)", (transport) => {
       const rc = suite.cluster;
       expect(rc.nodeTimeoutMs).toBe(NODE_TIMEOUT_MS);
       await heal(rc);
-      const rand = prng(SEED + (transport === "pooled" ? 1 : 0));
-      const between = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
-      const pick = <T,>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
+      const seed = seeded(SEED + (transport === "pooled" ? 1 : 0));
+      const { rand, between, pick } = seed;
 
       const client: ClusterClient = suite.connect(transport, {
         rootNodes: rc.urls,
@@ -500,24 +488,8 @@ describe.each(TRANSPORTS)("cluster chaos (%s)", (transport) => {
         callers = keys.map((_, i) => caller(i));
         if ((await everyKeyServed(startedAt, FAULT_BOUND_MS)) === Infinity) notes.push(`start: unserved ${unservedKeys(startedAt).join(",")}`);
         await delay(500);
-        const schedule: FaultName[] = [];
-        const ran: FaultName[] = [];
-        const end = Date.now() + SECONDS * 1000;
         // Until the time is up, and at least one full round.
-        while (Date.now() < end || ran.length < ROUND.length) {
-          if (schedule.length === 0) {
-            const round = [...ROUND];
-            for (let j = round.length - 1; j > 0; j--) {
-              const k = Math.floor(rand() * (j + 1));
-              [round[j], round[k]] = [round[k] as FaultName, round[j] as FaultName];
-            }
-            schedule.push(...round);
-          }
-          const name = schedule.shift() as FaultName;
-          await runFault(name);
-          ran.push(name);
-          await delay(between(300, 800));
-        }
+        const ran = await runFaultSchedule(ROUND, SECONDS, seed, [300, 800], runFault);
         running = false;
         const settledInTime = await Promise.race([Promise.all(callers).then(() => true), delay(15_000).then(() => false)]);
         const deadline = Date.now() + 5000;
