@@ -168,6 +168,7 @@ export function startLoad(client: Client, callers: number): Load {
 }
 
 export interface MonitorLine {
+  /** Date.now() scale: when the server ran the command. */
   at: number;
   args: string[];
 }
@@ -184,6 +185,17 @@ function monitorArgs(line: string): string[] {
   let m: RegExpExecArray | null;
   while ((m = re.exec(line)) !== null) out.push((m[1] as string).replace(/\\(.)/g, "$1"));
   return out;
+}
+
+/**
+ * When the server ran the command: the line's own timestamp (+1700000000.123456 ...).
+ * Not when the line reached us: a master SIGSTOPped between sending a reply
+ * and feeding MONITOR delivers the line only after SIGCONT, for a command it
+ * ran (and answered) before the pause.
+ */
+function executedAt(line: string): number | undefined {
+  const ts = /^\+(\d+)\.(\d+) /.exec(line);
+  return ts === null ? undefined : Number(ts[1]) * 1000 + Math.floor(Number(`0.${ts[2]}`) * 1000);
 }
 
 /** MONITOR on `port` (after AUTH); resolves once the server confirmed. */
@@ -226,7 +238,7 @@ export function startMonitor(port: number, password: string | undefined): Promis
           }
           continue;
         }
-        if (confirmed && line.startsWith("+")) lines.push({ at, args: monitorArgs(line) });
+        if (confirmed && line.startsWith("+")) lines.push({ at: executedAt(line) ?? at, args: monitorArgs(line) });
       }
     });
     if (password !== undefined) socket.write(encodeCommand(["AUTH", password]));
