@@ -17,14 +17,23 @@
 // structurally, so keyv stays the user's dependency, not ours.
 import { EventEmitter } from "node:events";
 import { Client } from "../client.js";
+import { ClusterClient } from "../cluster/cluster-client.js";
+import { mgetBySlot, sumBySlot } from "../cluster/fan-out.js";
+import type { RedisKey } from "../helpers/base.js";
+import type { KeyScanOptions } from "../scan.js";
 import type { ClientOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
 
-/** What the adapter needs from a client: a respite Client, or anything with the same two methods. */
+/**
+ * What the adapter needs from a client: a respite Client or ClusterClient, or
+ * anything with the same three methods. scan() walks every key the client
+ * serves (on a cluster: every master).
+ */
 export interface KeyvRespiteClient {
   command(args: Command, options?: CommandOptions): Promise<Reply>;
+  scan(options?: KeyScanOptions): AsyncIterable<string>;
   close(): Promise<void>;
 }
 
@@ -73,6 +82,7 @@ function isClient(value: unknown): value is KeyvRespiteClient {
     typeof value === "object" &&
     value !== null &&
     typeof (value as KeyvRespiteClient).command === "function" &&
+    typeof (value as KeyvRespiteClient).scan === "function" &&
     typeof (value as KeyvRespiteClient).close === "function"
   );
 }
@@ -88,6 +98,10 @@ function describeUrl(client: KeyvRespiteClient): string {
     const { tls, host, port, db } = client.options;
     const h = host.includes(":") ? `[${host}]` : host;
     return `${tls === undefined ? "redis" : "rediss"}://${h}:${port}/${db}`;
+  }
+  if (client instanceof ClusterClient) {
+    const { rootNodes, resolved } = client.options;
+    return `${resolved.tls === undefined ? "redis" : "rediss"}://${rootNodes.map((n) => `${n.host}:${n.port}`).join(",")}`;
   }
   return "redis://";
 }
@@ -168,9 +182,7 @@ export class KeyvRespite extends EventEmitter {
     if (keys.length === 0) return [];
     const redisKeys = keys.map((k) => this.prefixKey(k));
     try {
-      const reply = await this.run(["MGET", ...redisKeys]);
-      if (!Array.isArray(reply)) throw new TypeError("MGET did not answer an array");
-      return reply.map((v) => (v === null ? undefined : (v as Value)));
+      return (await this.mget(redisKeys)).map((v) => (v === null ? undefined : (v as Value)));
     } catch (err) {
       return this.failed(err, keys.map(() => undefined));
     }
@@ -208,7 +220,7 @@ export class KeyvRespite extends EventEmitter {
     if (keys.length === 0) return false;
     const redisKeys = keys.map((k) => this.prefixKey(k));
     try {
-      return asCount(await this.run(["UNLINK", ...redisKeys])) > 0;
+      return (await this.unlink(redisKeys)) > 0;
     } catch (err) {
       return this.failed(err, false);
     }
@@ -244,23 +256,19 @@ export class KeyvRespite extends EventEmitter {
     let firstError: unknown;
     const unlinks: Promise<void>[] = [];
     try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await this.scanPage(cursor, match);
-        cursor = next;
-        if (keys.length > 0) {
-          // Handled at once: a failure must not surface as an unhandled
-          // rejection while the scan is still going.
-          unlinks.push(
-            this.run(["UNLINK", ...keys]).then(
-              () => undefined,
-              (err: unknown) => {
-                firstError ??= err;
-              },
-            ),
-          );
-        }
-      } while (cursor !== "0" && firstError === undefined);
+      for await (const keys of this.pages(match)) {
+        // Handled at once: a failure must not surface as an unhandled
+        // rejection while the scan is still going.
+        unlinks.push(
+          this.unlink(keys).then(
+            () => undefined,
+            (err: unknown) => {
+              firstError ??= err;
+            },
+          ),
+        );
+        if (firstError !== undefined) break;
+      }
     } catch (err) {
       firstError ??= err;
     }
@@ -277,19 +285,15 @@ export class KeyvRespite extends EventEmitter {
   async *iterator(namespace?: string): AsyncGenerator<[string, string], void, undefined> {
     const prefix = namespace ? `${namespace}${this.separator}` : "";
     const match = namespace ? `${escapeGlob(prefix)}*` : "*";
-    let cursor = "0";
-    do {
-      const [next, found] = await this.scanPage(cursor, match);
-      cursor = next;
+    for await (const found of this.pages(match)) {
       const keys = namespace ? found : found.filter((k) => !k.includes(this.separator));
       if (keys.length === 0) continue;
-      const values = await this.run(["MGET", ...keys]);
-      if (!Array.isArray(values)) throw new TypeError("MGET did not answer an array");
+      const values = await this.mget(keys);
       for (let i = 0; i < keys.length; i++) {
         const value = values[i];
         if (typeof value === "string") yield [(keys[i] as string).slice(prefix.length), value];
       }
-    } while (cursor !== "0");
+    }
   }
 
   /** Closes the client if the adapter owns it (it created it, or closeClient was set). */
@@ -301,12 +305,32 @@ export class KeyvRespite extends EventEmitter {
     return this.client.command(args, this.commandOptions);
   }
 
-  private async scanPage(cursor: string, match: string): Promise<[string, string[]]> {
-    const reply = await this.run(["SCAN", cursor, "MATCH", match, "COUNT", this.batchSize]);
-    if (!Array.isArray(reply) || typeof reply[0] !== "string" || !Array.isArray(reply[1])) {
-      throw new TypeError("SCAN did not answer [cursor, keys]");
+  /** The keys matching `match`, in pages of up to clearBatchSize (the client's SCAN: on a cluster, every master). */
+  private async *pages(match: string): AsyncGenerator<string[], void, undefined> {
+    let page: string[] = [];
+    for await (const key of this.client.scan({ match, count: this.batchSize })) {
+      page.push(key);
+      if (page.length < this.batchSize) continue;
+      yield page;
+      page = [];
     }
-    return [reply[0], reply[1].filter((k): k is string => typeof k === "string")];
+    if (page.length > 0) yield page;
+  }
+
+  /** MGET, one per slot on a cluster (keys of a page span slots), values in the order of `keys`. */
+  private mget(keys: string[]): Promise<(string | null)[]> {
+    const one = async (part: RedisKey[]): Promise<(string | null)[]> => {
+      const reply = await this.run(["MGET", ...part]);
+      if (!Array.isArray(reply)) throw new TypeError("MGET did not answer an array");
+      return reply.map((v) => (typeof v === "string" ? v : null));
+    };
+    return this.client instanceof ClusterClient ? mgetBySlot(keys, one) : one(keys);
+  }
+
+  /** UNLINK, one per slot on a cluster; the number of keys removed. */
+  private unlink(keys: string[]): Promise<number> {
+    const one = async (part: RedisKey[]): Promise<number> => asCount(await this.run(["UNLINK", ...part]));
+    return this.client instanceof ClusterClient ? sumBySlot(keys, one) : one(keys);
   }
 
   /** The error policy: rethrow, or report (only to listeners: an unheard "error" must not crash) and return the no-op result. */
