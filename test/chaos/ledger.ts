@@ -1,5 +1,6 @@
 // Counts every command the chaos suite issues and how it settled, and checks
 // each rejection for what can be known from outside the client.
+import { expect } from "vitest";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError, TimeoutError } from "../../src/index.js";
 import type { Settled } from "../robustness/support.js";
 
@@ -125,4 +126,34 @@ export class Ledger {
       if (!error.maybeExecuted) this.violation(`${name}#${id}: TimeoutError maybeExecuted false on a connection that stayed up`);
     }
   }
+}
+
+/** What a chaos run observed beside its ledger, for the end-of-run checks every mode shares. */
+export interface RunOutcome {
+  /** Unhandled rejections and uncaught exceptions of the file. */
+  escaped: unknown[];
+  /** Every caller's loop ended in time once the callers were told to stop. */
+  settledInTime: boolean;
+  /** Replies that belonged to another caller, and a few of them to show. */
+  crossed: number;
+  crossedSamples: unknown[];
+  /** Reads older than the caller's last confirmed write (outside what the mode allows). */
+  stale: number;
+}
+
+/**
+ * The end-of-run assertions of every chaos mode (single node, cluster):
+ * nothing escaped, every promise settled exactly once, no crossed reply, no
+ * stale read, and no rejection broke the rules of classify().
+ */
+export function expectCleanRun(ledger: Ledger, run: RunOutcome): void {
+  expect(run.escaped).toEqual([]);
+  expect(run.settledInTime).toBe(true);
+  expect(ledger.unsettled).toBe(0);
+  expect(ledger.doubleSettled).toBe(0);
+  expect(ledger.issued).toBe(ledger.resolved + ledger.rejected);
+  expect(run.crossedSamples).toEqual([]);
+  expect(run.crossed).toBe(0);
+  expect(ledger.violations).toEqual([]);
+  expect(run.stale).toBe(0);
 }
