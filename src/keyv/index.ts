@@ -42,9 +42,9 @@ export interface KeyvRespiteOptions {
   namespace?: string;
   /** Between namespace and key. Default "::" (as @keyv/redis). */
   keyPrefixSeparator?: string;
-  /** SCAN COUNT hint for clear() and iterator(); one UNLINK per SCAN page. Default 1000. */
+  /** SCAN COUNT hint for clear() and iterator(), and the most keys per UNLINK / MGET they send. Default 1000. */
   clearBatchSize?: number;
-  /** Deadline for each command the adapter sends, in ms; default: the client's commandTimeoutMs. */
+  /** Deadline for each GET, SET, MGET, UNLINK... the adapter sends, in ms; default: the client's commandTimeoutMs (which SCAN pages always use: they go through the client's scan()). */
   timeoutMs?: number;
   /**
    * false (default, as @keyv/redis): a Redis failure is emitted as an "error"
