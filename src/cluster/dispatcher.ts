@@ -145,7 +145,7 @@ export class Dispatcher {
     const total = totalTimeoutMs(cmd.options, this.ctx.options.resolved.commandTimeoutMs);
     // A read retried after it may have run (its connection died) keeps saying
     // so, whatever ends its retry; a redirection reply says it did not run.
-    const mayHaveRun = !(cause instanceof ReplyError) && cause.maybeExecuted;
+    const mayHaveRun = journey.readRetried || (!(cause instanceof ReplyError) && cause.maybeExecuted);
     if (total > 0 && Date.now() - cmd.started + delayMs >= total) return Promise.reject(new TimeoutError(name, total, mayHaveRun));
     if (this.ctx.sleeps.full) return Promise.reject(mayHaveRun ? cause : new QueueFullError("offline", this.ctx.sleeps.limit));
     if (refresh) this.ctx.refresher.inBackground();

@@ -46,9 +46,15 @@ export class ShardSubscribers {
     private readonly events: ShardSubscriberEvents,
   ) {}
 
-  /** A node holding shard channels is unreachable: keep reading the topology until they moved. */
+  /**
+   * A channel is not where it should be: its node is unreachable, its
+   * subscriber gave up, or it has no home (its slot had no owner, or its
+   * placement failed). The topology is read again until this is false: each
+   * read ends in reconcile(), which places what it can.
+   */
   anyDown(): boolean {
-    for (const sub of this.subscribers.values()) if (sub.down) return true;
+    for (const sub of this.subscribers.values()) if (sub.down || sub.closed) return true;
+    for (const name of this.names()) if (!this.homes.has(name)) return true;
     return false;
   }
 
@@ -97,6 +103,7 @@ export class ShardSubscribers {
       this.waiting.settled("shard", name);
       const home = this.homes.get(name);
       this.forget(name);
+      this.everConfirmed.delete(name);
       if (home !== undefined) byHome.set(home, [...(byHome.get(home) ?? []), name]);
     }
     return Promise.all([...byHome].map(([home, gone]) => this.leave(home, gone))).then(() => undefined);
@@ -105,12 +112,15 @@ export class ShardSubscribers {
   /** Put every wanted channel at its slot's current master (after a topology install, or new channels). */
   reconcile(): void {
     if (this.closed || this.ctx.router.topology === undefined) return;
+    this.dropClosedSubscribers();
     const moves = new Map<Address, string[]>();
     const leaves = new Map<Address, string[]>();
+    let homeless = false;
     for (const name of this.names()) {
       const owner = this.ctx.router.masterOf(keySlot(name));
       const home = this.homes.get(name);
       // No owner known (a failover under way): stay put until a refresh finds one.
+      if (owner === undefined) homeless ||= home === undefined;
       if (owner === undefined || owner === home) continue;
       if (home !== undefined) leaves.set(home, [...(leaves.get(home) ?? []), name]);
       this.homes.set(name, owner);
@@ -119,6 +129,7 @@ export class ShardSubscribers {
     }
     for (const [home, names] of leaves) void this.leave(home, names);
     for (const [owner, names] of moves) this.place(owner, names);
+    if (homeless) this.ctx.refresher.nodeLost(); // read again until the slot has an owner
   }
 
   close(): void {
@@ -160,8 +171,8 @@ export class ShardSubscribers {
     }
     this.closeIfIdle(owner);
     // Channels still wanted (a re-home after a failover, nobody waiting) are
-    // placed again after the next refresh.
-    if (!this.closed) this.ctx.refresher.inBackground();
+    // homeless now: the topology is read again until reconcile() placed them.
+    if (!this.closed) this.ctx.refresher.nodeLost();
   }
 
   /** A node refused or ended channels (their slot is elsewhere): place them again. */
@@ -175,8 +186,8 @@ export class ShardSubscribers {
       this.ctx.router.moveSlot(moved.slot, moved.to);
       this.reconcile();
     }
-    // The install that follows places whatever is still homeless.
-    this.ctx.refresher.inBackground();
+    // The reads that follow (until nothing is homeless) place the rest.
+    this.ctx.refresher.nodeLost();
   }
 
   private async leave(home: Address, names: readonly string[]): Promise<void> {
@@ -184,6 +195,15 @@ export class ShardSubscribers {
     if (sub === undefined) return;
     await sub.unsubscribe("shard", names, this.forward);
     this.closeIfIdle(home);
+  }
+
+  /** Subscribers that gave up (reconnect attempts exhausted): their channels are homeless, to be placed anew. */
+  private dropClosedSubscribers(): void {
+    for (const [address, sub] of this.subscribers) {
+      if (!sub.closed) continue;
+      this.subscribers.delete(address);
+      for (const [name, home] of this.homes) if (home === address) this.forget(name);
+    }
   }
 
   private forget(name: string): void {

@@ -20,7 +20,7 @@ import { Client } from "../client.js";
 import { ClusterClient } from "../cluster/cluster-client.js";
 import { mgetBySlot, sumBySlot } from "../cluster/fan-out.js";
 import type { RedisKey } from "../helpers/base.js";
-import type { KeyScanOptions } from "../scan.js";
+import { scanKeys, type KeyScanOptions } from "../scan.js";
 import type { ClientOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
@@ -28,12 +28,13 @@ import type { CommandOptions } from "../request.js";
 
 /**
  * What the adapter needs from a client: a respite Client or ClusterClient, or
- * anything with the same three methods. scan() walks every key the client
- * serves (on a cluster: every master).
+ * anything with command() and close(). scan(), when present, walks every key
+ * the client serves (on a cluster: every master); without it, SCAN goes
+ * through command().
  */
 export interface KeyvRespiteClient {
   command(args: Command, options?: CommandOptions): Promise<Reply>;
-  scan(options?: KeyScanOptions): AsyncIterable<string>;
+  scan?(options?: KeyScanOptions): AsyncIterable<string>;
   close(): Promise<void>;
 }
 
@@ -82,7 +83,6 @@ function isClient(value: unknown): value is KeyvRespiteClient {
     typeof value === "object" &&
     value !== null &&
     typeof (value as KeyvRespiteClient).command === "function" &&
-    typeof (value as KeyvRespiteClient).scan === "function" &&
     typeof (value as KeyvRespiteClient).close === "function"
   );
 }
@@ -308,7 +308,9 @@ export class KeyvRespite extends EventEmitter {
   /** The keys matching `match`, in pages of up to clearBatchSize (the client's SCAN: on a cluster, every master). */
   private async *pages(match: string): AsyncGenerator<string[], void, undefined> {
     let page: string[] = [];
-    for await (const key of this.client.scan({ match, count: this.batchSize })) {
+    const options = { match, count: this.batchSize };
+    const keys = this.client.scan?.(options) ?? scanKeys({ command: (args) => this.run(args) }, options);
+    for await (const key of keys) {
       page.push(key);
       if (page.length < this.batchSize) continue;
       yield page;

@@ -114,6 +114,11 @@ export class Subscriber {
     options.serverChanged?.add(this.invalidate);
   }
 
+  /** Closed for good: by close()/destroy(), or by itself (reconnect attempts exhausted, a fatal dial error). */
+  get closed(): boolean {
+    return this.state.kind === "closed";
+  }
+
   /** Wants subscriptions but has no connection now (dialing, or backing off). */
   get down(): boolean {
     const k = this.state.kind;

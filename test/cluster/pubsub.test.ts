@@ -117,6 +117,20 @@ describe.each(TRANSPORTS)("cluster pub/sub, %s transport", (transport) => {
     await expect(c.ssubscribe([], () => undefined)).rejects.toBeInstanceOf(ClientClosedError);
   });
 
+  it("subscribing again after unsubscribing is a fresh subscription, not a resubscription", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const c = connectCluster(transport);
+    const events: unknown[] = [];
+    c.on("resubscribed", (info) => events.push(info));
+    const shard = inbox();
+    const ch = `${transport}:again:s`;
+    await c.ssubscribe(ch, shard.listener);
+    await c.sunsubscribe(ch);
+    await c.ssubscribe(ch, shard.listener);
+    expect(await c.command(["SPUBLISH", ch, "once"])).toBe(1);
+    expect(await shard.next(1)).toEqual([`${ch}=once`]);
+    expect(events).toEqual([]);
+  });
+
   it("rejects bad input with a TypeError and subscribes nothing", { timeout: TEST_TIMEOUT_MS }, async () => {
     const c = connectCluster(transport);
     await expect(c.ssubscribe([], () => undefined)).rejects.toBeInstanceOf(TypeError);
