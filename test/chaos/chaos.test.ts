@@ -41,7 +41,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, QueueFullError, RedisError, type Client, type Reply } from "../../src/index.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
-import { delay, transports, trapEscapes, type TransportName } from "../robustness/support.js";
+import { delay, dialBound, transports, trapEscapes, type TransportName } from "../robustness/support.js";
 import { runFaultSchedule, seeded } from "../support/seeded.js";
 import { expectCleanRun, Ledger } from "./ledger.js";
 import { MonitorTap } from "./monitor.js";
@@ -62,21 +62,6 @@ const escaped = trapEscapes();
 
 type FaultName = "client-kill" | "kill9-restart" | "sigstop" | "blackhole" | "cut" | "reset" | "split" | "delay";
 const FAULTS: FaultName[] = ["client-kill", "kill9-restart", "sigstop", "blackhole", "cut", "reset", "split", "delay"];
-
-/**
- * Most dials a client may make in `windowMs` of outage under full-jitter
- * backoff: twice the number of attempts whose mean delays fill the window,
- * plus a few. A storm makes thousands.
- */
-function dialBound(windowMs: number): number {
-  let sum = 0;
-  let n = 0;
-  while (sum < windowMs) {
-    n++;
-    sum += Math.min(RECONNECT.maxDelayMs, RECONNECT.initialDelayMs * 2 ** (n - 1)) / 2;
-  }
-  return 2 * n + 5;
-}
 
 interface OutageReport {
   windowMs: number;
@@ -316,7 +301,7 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
         outages.push({
           windowMs: dialWindow,
           dials,
-          dialBound: dialBound(dialWindow),
+          dialBound: dialBound(dialWindow, RECONNECT),
           maxPending,
           maxAccepted,
           readyBursts,

@@ -60,3 +60,18 @@ export async function eventually(client: Client, args: Command, timeoutMs = 5000
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Most dials a client may make in `windowMs` of outage under full-jitter
+ * backoff (`reconnect`): twice the number of attempts whose mean delays fill
+ * the window, plus a few. A reconnect storm makes thousands.
+ */
+export function dialBound(windowMs: number, reconnect: { initialDelayMs: number; maxDelayMs: number }): number {
+  let sum = 0;
+  let n = 0;
+  while (sum < windowMs) {
+    n++;
+    sum += Math.min(reconnect.maxDelayMs, reconnect.initialDelayMs * 2 ** (n - 1)) / 2;
+  }
+  return 2 * n + 5;
+}
