@@ -17,7 +17,7 @@
 // bounds how many wait so.
 import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
-import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
+import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
 import { openConnection } from "../connection/handshake.js";
 import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
@@ -66,7 +66,7 @@ export class PooledTransport implements Transport {
     setMaxListeners(options.pool.max + 4, this.dials.signal);
     const { min, max, idleTimeoutMs, acquireTimeoutMs } = options.pool;
     this.gate = new DialGate<PooledSocket>(
-      createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect),
+      reconnectBackoff(options.reconnect),
       {
         opened: () => this.topUp(),
         failed: (info) => this.onDialFailed(info.error, info.attempt, info.delayMs),

@@ -31,6 +31,11 @@ export function createBackoff(policy: BackoffPolicy): (attempt: number) => numbe
   };
 }
 
+/** The delays of a client's `reconnect` option (reconnect: false still makes its first dial at once). */
+export function reconnectBackoff(policy: ReconnectPolicy): (attempt: number) => number {
+  return createBackoff(policy === false ? { initialDelayMs: 0, maxDelayMs: 0 } : policy);
+}
+
 /** Connect failures that retrying cannot fix (a wrong password stays wrong): the owner closes, no retry loop. */
 export function isFatalConnectError(error: unknown): error is ConnectionError {
   return error instanceof ConnectionError && (error.reason === "auth-failed" || error.reason === "handshake-failed");

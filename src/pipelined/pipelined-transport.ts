@@ -5,7 +5,7 @@
 // receiver side lives in RespSocket. The connection's life is one explicit
 // state (see ARCHITECTURE.md), changed only by the enter*() transitions.
 import { openConnection } from "../connection/handshake.js";
-import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
+import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import type { RespSocket } from "../connection/resp-socket.js";
 import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
@@ -49,7 +49,7 @@ export class PipelinedTransport implements Transport {
     /** Dedicated connections for blocking commands and withConnection (a pooled transport). */
     private readonly createIsolated: () => Transport,
   ) {
-    this.backoffDelay = createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect);
+    this.backoffDelay = reconnectBackoff(options.reconnect);
   }
 
   get status(): ClientStatus {

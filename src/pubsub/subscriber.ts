@@ -20,7 +20,7 @@
 // subscription by itself (an unsolicited "sunsubscribe" when the slot moves
 // away): the owner hears of it through `shardDropped` (issue 10).
 import calculateSlot from "cluster-key-slot";
-import { createBackoff, isFatalConnectError, reconnectExhausted } from "../connection/backoff.js";
+import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
 import { Deque } from "../connection/deque.js";
 import { openConnection } from "../connection/handshake.js";
 import type { RespSocket } from "../connection/resp-socket.js";
@@ -107,7 +107,7 @@ export class Subscriber {
     private readonly options: ResolvedOptions,
     private readonly events: SubscriberEvents,
   ) {
-    this.backoffDelay = createBackoff(options.reconnect === false ? { initialDelayMs: 0, maxDelayMs: 0 } : options.reconnect);
+    this.backoffDelay = reconnectBackoff(options.reconnect);
     // Sentinel (issue 11): the client's transports hear of a failover through
     // Transport.invalidate(); this connection through the same options hook
     // its dials use.
