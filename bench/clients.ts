@@ -96,7 +96,8 @@ export async function openClient(name: ClientName, target: Target): Promise<Benc
         url: target.url,
         transport: name === "respite-pooled" ? "pooled" : "pipelined",
         connectTimeoutMs: LONG_MS,
-        pool: { min: name === "respite-pooled" ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS, maxWaiting: MAX_INFLIGHT },
+        pool: { min: name === "respite-pooled" ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS },
+        maxPending: MAX_INFLIGHT,
       });
       client.on("error", () => undefined);
       await client.connect();

@@ -24,7 +24,8 @@ export async function openClusterClient(name: ClientName, target: ClusterTarget)
         rootNodes: seeds,
         transport: pooled ? "pooled" : "pipelined",
         connectTimeoutMs: LONG_MS,
-        pool: { min: pooled ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS, maxWaiting: MAX_INFLIGHT },
+        pool: { min: pooled ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS },
+        maxPending: MAX_INFLIGHT,
       });
       cluster.on("error", () => undefined);
       // Resolves once the topology is known and every master's client is connected.

@@ -1,8 +1,9 @@
 // The Client: one command() API over either transport, with events and a
 // lifecycle. Typed helpers are thin wrappers over command() (src/helpers);
 // batches and pub/sub need more than command() and live here.
-import { atomicResults, EXEC, MULTI, runBatch, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
-import { AbortError, ClientClosedError, TimeoutError, type RedisError } from "./errors.js";
+import { atomicResults, EXEC, MULTI, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
+import { needsOwnConnection, refusal, type Placement } from "./commands.js";
+import { ClientClosedError, type RedisError } from "./errors.js";
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
 import type { Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
@@ -11,7 +12,8 @@ import { PooledTransport } from "./blocking/pooled-transport.js";
 import type { AnyListener, Kind } from "./pubsub/listeners.js";
 import { PubSubCommands, type PubSubEvents } from "./pubsub/pubsub-commands.js";
 import { Subscriber, type SubscribeOptions } from "./pubsub/subscriber.js";
-import { Request, RequestState, type CommandOptions } from "./request.js";
+import { Request, type CommandOptions } from "./request.js";
+import { RequestGroup } from "./request-group.js";
 import { SentinelTransport } from "./sentinel/sentinel-transport.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
@@ -26,7 +28,10 @@ import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Tr
  */
 export const atomicBatchAfter = Symbol("respite.atomicBatchAfter");
 
-const noop = (): void => undefined;
+export interface CloseOptions {
+  /** Bound on the graceful wait, in ms; what is left then is destroyed. 0 (default) = wait for everything accepted. */
+  timeoutMs?: number;
+}
 
 export interface ClientEvents extends PubSubEvents {
   ready: [];
@@ -39,8 +44,8 @@ export interface ClientEvents extends PubSubEvents {
 export class Client extends PubSubCommands<ClientEvents> {
   readonly options: ResolvedOptions;
   private readonly transport: Transport;
-  /** The same object as `transport` when pipelined: batches need its contiguous send. */
-  private readonly pipelined: PipelinedTransport | undefined;
+  /** Where command() runs a command: the shared pipe, or any pooled socket (the semantics table's rules differ). */
+  private readonly placement: Placement;
   private subscriber: Subscriber | undefined;
   private readonly reportError: (error: RedisError) => void;
   private closedByUser = false;
@@ -64,9 +69,10 @@ export class Client extends PubSubCommands<ClientEvents> {
     const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events) : undefined;
     if (this.options.transport === "pooled") {
       this.transport = new PooledTransport(this.options, events);
+      this.placement = "any-socket";
     } else {
-      this.pipelined = new PipelinedTransport(this.options, events, () => new PooledTransport(this.options, silentEvents()));
-      this.transport = this.pipelined;
+      this.transport = new PipelinedTransport(this.options, events, () => new PooledTransport(this.options, silentEvents(), true));
+      this.placement = "shared";
     }
     if (sentinel !== undefined) this.transport = sentinel.wrap(this.transport);
     if (!this.options.lazyConnect) {
@@ -88,12 +94,13 @@ export class Client extends PubSubCommands<ClientEvents> {
   /**
    * Send any command: `await client.command(["SET", "k", "v"])`.
    *
-   * Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, WAIT, ...)
-   * on the pipelined client run on a dedicated connection of their own, so
-   * they never stall the shared pipe; their deadline is commandTimeoutMs plus
-   * their own server-side timeout (or `timeoutMs` for this call alone).
-   * MULTI/EXEC and WATCH belong in batch() or withConnection(), never in
-   * command() on the shared pipelined socket.
+   * Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, ...) on
+   * the pipelined client run on a dedicated connection of their own, so they
+   * never stall the shared pipe; their deadline is commandTimeoutMs plus their
+   * own server-side timeout (or `timeoutMs` for this call alone). A command
+   * that changes its connection's state (SELECT, MULTI, CLIENT REPLY, ...) is
+   * refused with a TypeError naming the route that works (the semantics
+   * table, src/commands.ts).
    */
   command(args: Command, options?: CommandOptions): Promise<Reply> {
     let req: Request;
@@ -102,15 +109,11 @@ export class Client extends PubSubCommands<ClientEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (req.stateful) {
-      req.fail(
-        new TypeError(
-          `${req.name} changes the state of its connection and cannot be sent with command(), which shares sockets: ` +
-            "use batch(commands, { atomic: true }), withConnection(), subscribe(), or the db option",
-        ),
-      );
-    } else if (this.closedByUser) req.fail(new ClientClosedError());
-    else if (!req.settled) this.transport.send(req);
+    if (req.settled) return req.promise; // an already-aborted signal
+    const why = req.sem.effect === "plain" ? undefined : refusal(args, this.placement);
+    if (why !== undefined) req.fail(new TypeError(why));
+    else if (this.closedByUser) req.fail(new ClientClosedError());
+    else this.transport.send(req);
     return req.promise;
   }
 
@@ -131,79 +134,66 @@ export class Client extends PubSubCommands<ClientEvents> {
   /**
    * Many commands in one round trip; one result per command, in order: its
    * reply, or the error it got (returned, not thrown, so one failure never
-   * hides the others). `atomic: true` wraps them in MULTI/EXEC: written back
-   * to back (pipelined: one write on the shared socket, nothing interleaved;
-   * pooled: one socket), never retried one by one after a reconnect; a
-   * transaction whose fate is unknown rejects as a whole (ConnectionError
-   * with maybeExecuted, TimeoutError). To WATCH, use withConnection and
-   * runBatch on the lent connection.
+   * hides the others). `atomic: true` wraps them in MULTI/EXEC, written back
+   * to back on one socket with nothing interleaved, never retried one by one
+   * after a reconnect; a transaction whose fate is unknown rejects as a whole
+   * (ConnectionError with maybeExecuted, TimeoutError). A batch that changes
+   * connection state (SELECT, CLIENT SETNAME ...) runs on a connection of its
+   * own, closed afterwards: the state never reaches other callers. To WATCH,
+   * use withConnection and runBatch on the lent connection.
    */
   batch(commands: readonly Command[], options?: BatchOptions): Promise<BatchResult[]> {
-    try {
-      validateBatch(commands);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (this.closedByUser) return Promise.reject(new ClientClosedError());
-    if (options?.atomic === true) return this.transaction(undefined, commands, options);
-    const pipelined = this.pipelined;
-    if (pipelined === undefined) {
-      // No socket to lend: every command of a plain batch got that error (none was sent).
-      return this.withConnection((conn) => runBatch(conn, commands, options)).catch((err: unknown) =>
-        commands.map(() => toResult({ status: "rejected", reason: err })),
-      );
-    }
-    if (commands.length === 0) return Promise.resolve([]);
-    const perCommand: CommandOptions = { returnBuffers: options?.returnBuffers, timeoutMs: options?.timeoutMs, signal: options?.signal };
-    // Sent in one synchronous loop: they share the send queue's next write.
-    return Promise.allSettled(commands.map((c) => this.command(c, perCommand))).then((s) => s.map(toResult));
+    return this.sendBatch([], commands, options);
   }
 
   /**
-   * Internal (cluster, issue 10): see atomicBatchAfter. `first`'s reply is
-   * not a result; the transaction's own results tell what happened.
+   * Internal (the cluster client, not exported by the package): an atomic
+   * batch with `lead` written just before its MULTI, in the same group. The
+   * cluster puts ASKING there to follow an ASK redirection: Redis keeps the
+   * ASKING flag through a MULTI block, so the whole transaction runs on the
+   * importing node, and the flag ends with EXEC. `lead`'s replies are not
+   * results; the transaction's own results tell what happened.
    */
-  [atomicBatchAfter](first: Command, commands: readonly Command[], options?: Omit<BatchOptions, "atomic">): Promise<BatchResult[]> {
+  [atomicBatchAfter](lead: Command, commands: readonly Command[], options?: Omit<BatchOptions, "atomic">): Promise<BatchResult[]> {
+    return this.sendBatch([lead], commands, { ...options, atomic: true });
+  }
+
+  private sendBatch(lead: readonly Command[], commands: readonly Command[], options: BatchOptions | undefined): Promise<BatchResult[]> {
+    const atomic = options?.atomic === true;
+    let own: boolean;
     try {
-      validateBatch([first, ...commands]);
+      validateBatch(commands);
+      own = needsOwnConnection([...lead, ...commands], atomic ? "transaction" : "lent");
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
-    return this.transaction(first, commands, { ...options, atomic: true });
-  }
-
-  /** MULTI, the commands, EXEC (after `first`, when given), back to back on one socket. */
-  private transaction(first: Command | undefined, commands: readonly Command[], options: BatchOptions): Promise<BatchResult[]> {
-    const pipelined = this.pipelined;
-    if (pipelined === undefined) {
-      return this.withConnection((conn) => {
-        // Written on the lent socket before runBatch writes MULTI (synchronously, in its first step).
-        if (first !== undefined) conn.command(first, { timeoutMs: options.timeoutMs, signal: options.signal }).catch(noop);
-        return runBatch(conn, commands, options);
-      });
+    if (commands.length === 0 && !atomic) return Promise.resolve([]);
+    const timeoutMs = options?.timeoutMs ?? this.options.commandTimeoutMs;
+    const signal = options?.signal;
+    if (!atomic && !own && this.placement === "shared") {
+      // Independent commands on the shared pipe, sent in one synchronous loop:
+      // they share the send queue's next write (blocking ones go to their own
+      // connection). Checked above as a whole: a leading ASKING is consumed by
+      // the command written right after it.
+      const perCommand: CommandOptions = { returnBuffers: options?.returnBuffers, timeoutMs: options?.timeoutMs, signal };
+      const reqs = commands.map((c) => new Request(c, perCommand, this.options.commandTimeoutMs));
+      for (const r of reqs) if (!r.settled) this.transport.send(r);
+      return Promise.allSettled(reqs.map((r) => r.promise)).then((s) => s.map(toResult));
     }
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError("EXEC", false, { cause: options.signal.reason }));
-    const lead = first === undefined ? [] : [first];
-    // MULTI … EXEC carry no deadline or signal of their own: a member dropped
-    // from the queue by its timeout would leave a hole in the transaction (or
-    // the socket inside MULTI). The batch's deadline applies to the whole.
-    const reqs = [...lead, MULTI, ...commands, EXEC].map(
-      (c, i, all) => new Request(c, { timeoutMs: 0, returnBuffers: i === all.length - 1 && options.returnBuffers === true }, 0),
-    );
-    // After a reconnect a member alone is not the transaction: never re-send one.
-    for (const r of reqs) r.retried = true;
-    pipelined.sendContiguous(reqs);
-    const outcome = Promise.allSettled(reqs.map((r) => r.promise)).then((s) => atomicResults(commands, s.slice(lead.length)));
-    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
-    // Giving up on a batch still queued (offline) takes it out of the queue, so
-    // "not executed" stays true; once written it can only be abandoned.
-    const giveUp = (error: RedisError): boolean => {
-      if ((reqs[0] as Request).state !== RequestState.Queued) return true;
-      for (const r of reqs) r.fail(error);
-      return false;
-    };
-    return withDeadline(outcome, timeoutMs, options.signal, giveUp);
+    const members = atomic ? [...lead, MULTI, ...commands, EXEC] : [...lead, ...commands];
+    const last = members.length - 1;
+    const group = new RequestGroup(members, {
+      timeoutMs,
+      signal,
+      // Atomic: the results come in EXEC's reply.
+      returnBuffers: (i) => options?.returnBuffers === true && (!atomic || i === last),
+    });
+    this.transport.sendGroup(group, own);
+    return Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => {
+      const mine = settled.slice(lead.length);
+      return atomic ? atomicResults(commands, mine) : mine.map(toResult);
+    });
   }
 
   // ---- pub/sub ---------------------------------------------------------------
@@ -236,11 +226,23 @@ export class Client extends PubSubCommands<ClientEvents> {
 
   // ---- lifecycle -----------------------------------------------------------------
 
-  /** Graceful: commands already accepted get their replies, then every socket closes. */
-  close(): Promise<void> {
+  /**
+   * Graceful: commands already accepted settle (a reply, an error, or their
+   * own deadline), then every socket closes. `timeoutMs` bounds the wait:
+   * what is left then is destroyed, rejecting with ClientClosedError
+   * (maybeExecuted: true for what was already written).
+   */
+  close(options?: CloseOptions): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? 0;
+    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(new TypeError(`close({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
+    }
     this.closedByUser = true;
     const subscriber = this.subscriber?.close() ?? Promise.resolve();
-    return Promise.all([this.transport.close(), subscriber]).then(() => undefined);
+    const graceful = Promise.all([this.transport.close(), subscriber]).then(() => undefined);
+    if (timeoutMs === 0 || !Number.isFinite(timeoutMs)) return graceful;
+    const timer = setTimeout(() => this.destroy(), timeoutMs);
+    return graceful.finally(() => clearTimeout(timer));
   }
 
   /** Now: every pending command rejects with ClientClosedError. */
@@ -260,47 +262,6 @@ export class Client extends PubSubCommands<ClientEvents> {
 function silentEvents(): TransportEvents {
   const none = (): void => undefined;
   return { ready: none, disconnect: none, reconnecting: none, close: none, error: none };
-}
-
-/**
- * `promise`, or a TimeoutError / AbortError when the deadline or signal comes
- * first. `giveUp` withdraws what it can and tells whether the work may have
- * reached the server (the error's maybeExecuted).
- */
-function withDeadline<T>(
-  promise: Promise<T>,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-  giveUp: (error: RedisError) => boolean,
-): Promise<T> {
-  const hasTimer = timeoutMs > 0 && Number.isFinite(timeoutMs);
-  if (!hasTimer && signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const fail = (make: (maybeExecuted: boolean) => RedisError): void => {
-      finish();
-      // Withdraw first (with a provisional error), then reject with the truth.
-      const maybeExecuted = giveUp(make(false));
-      reject(make(maybeExecuted));
-    };
-    const onAbort = (): void => fail((m) => new AbortError("EXEC", m, { cause: signal?.reason }));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (hasTimer) timer = setTimeout(() => fail((m) => new TimeoutError("EXEC", timeoutMs, m)), timeoutMs);
-    promise.then(
-      (v) => {
-        finish();
-        resolve(v);
-      },
-      (e: unknown) => {
-        finish();
-        reject(e);
-      },
-    );
-  });
 }
 
 export function createClient(options?: string | ClientOptions): Client {

@@ -104,12 +104,16 @@ export class ClientClosedError extends RedisError {
   }
 }
 
-/** A bounded queue (offline queue, pool waiting list) is full: the command was never sent. */
+/**
+ * A bound was reached: the command was never sent. "pending": maxPending
+ * commands are already accepted and unsettled (either transport); "offline":
+ * offlineQueue.maxLength commands already wait for the reconnect.
+ */
 export class QueueFullError extends RedisError {
-  readonly queue: "offline" | "pool" | "pending";
+  readonly queue: "offline" | "pending";
   readonly limit: number;
 
-  constructor(queue: "offline" | "pool" | "pending", limit: number) {
+  constructor(queue: "offline" | "pending", limit: number) {
     super(`The ${queue} queue is full (limit ${limit})`, "EQUEUEFULL", false);
     this.queue = queue;
     this.limit = limit;

@@ -2,7 +2,7 @@
 // deadline and signal, and the promise its caller awaits. It settles exactly
 // once; whatever comes later (a late reply after a timeout, a second failure)
 // is ignored here, so no transport needs its own "already settled?" logic.
-import { blockingTimeoutMs, commandFlags, commandName } from "./commands.js";
+import { blockingTimeoutMs, commandName, semantics, type CommandSemantics } from "./commands.js";
 import { AbortError, ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "./errors.js";
 import type { Reply } from "./protocol/decode.js";
 import { encodeCommand, type Command, type Encoded } from "./protocol/encode.js";
@@ -28,18 +28,16 @@ export class Request {
   readonly args: Command;
   readonly encoded: Encoded;
   readonly returnBuffers: boolean;
-  readonly readOnly: boolean;
-  readonly blocking: boolean;
-  /** Changes its connection's state (SELECT, MULTI, SUBSCRIBE...): never on a shared socket. */
-  readonly stateful: boolean;
+  /** What the command does to its connection (the command semantics table). */
+  readonly sem: CommandSemantics;
   state = RequestState.Queued;
   /** Set once the request was re-sent after its socket died. */
   retried = false;
   /**
    * Handed to a socket at least once. A read retried after its socket died is
    * Queued again, yet the server may have run it: maybeExecuted follows this,
-   * not the current state (review finding: a retried GET that then timed out
-   * said maybeExecuted false).
+   * not the current state, so a retried GET that then times out still says
+   * it may have run.
    */
   everWritten = false;
   readonly promise: Promise<Reply>;
@@ -53,10 +51,7 @@ export class Request {
   constructor(args: Command, options: CommandOptions | undefined, defaultTimeoutMs: number) {
     this.encoded = encodeCommand(args); // throws TypeError on bad input, before any state exists
     this.args = args;
-    const flags = commandFlags(args);
-    this.readOnly = flags.readOnly;
-    this.blocking = flags.blocking;
-    this.stateful = flags.stateful;
+    this.sem = semantics(args);
     this.returnBuffers = options?.returnBuffers === true;
     this.promise = new Promise<Reply>((resolve, reject) => {
       this.resolveFn = resolve;
@@ -76,10 +71,14 @@ export class Request {
     let timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
     // A blocking command's own server-side timeout comes on top of the
     // command deadline (BLPOP k 5 with commandTimeoutMs 1000 may take 6 s).
-    if (this.blocking && options?.timeoutMs === undefined && timeoutMs > 0) timeoutMs += blockingTimeoutMs(args);
+    if (this.sem.holds && options?.timeoutMs === undefined && timeoutMs > 0) timeoutMs += blockingTimeoutMs(args);
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(() => this.fail(new TimeoutError(this.name, timeoutMs, this.everWritten)), timeoutMs);
     }
+  }
+
+  get readOnly(): boolean {
+    return this.sem.readOnly;
   }
 
   get name(): string {

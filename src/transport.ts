@@ -5,6 +5,7 @@ import type { RedisError } from "./errors.js";
 import type { Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
 import type { CommandOptions, Request } from "./request.js";
+import type { RequestGroup } from "./request-group.js";
 
 export type ClientStatus = "idle" | "connecting" | "ready" | "reconnecting" | "closing" | "closed";
 
@@ -41,13 +42,21 @@ export interface Transport {
   connect(): Promise<void>;
   /** Takes ownership of the request and settles it exactly once. */
   send(req: Request): void;
+  /**
+   * Takes ownership of a group: its members are written back to back on one
+   * socket, with no other caller's command between them. `own`: the group
+   * changes connection state, so it runs on a connection lent to it alone,
+   * which is closed afterwards unless it was left as it was found (the
+   * pooled transport always lends one).
+   */
+  sendGroup(group: RequestGroup, own: boolean): void;
   withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
-  /** Graceful: in-flight commands finish, then sockets close. */
+  /** Graceful: every accepted command settles (reply, error or its own deadline), then sockets close. */
   close(): Promise<void>;
   /** Now: every pending command rejects with ClientClosedError. */
   destroy(): void;
   /**
-   * Sentinel (issue 11): the server behind this transport changed (failover).
+   * The server behind this transport changed (a Sentinel failover).
    * Drop the current sockets and dial again (each dial asks the address anew):
    * idle sockets close now, a socket in use is never reused. Commands written
    * and unanswered fail as on any socket loss (maybeExecuted). Optional.

@@ -93,7 +93,7 @@ export class DialGate<T> {
   }
 
   /**
-   * Sentinel (issue 11): the address changed (a failover), so the backoff's
+   * The address changed (a Sentinel failover), so the backoff's
    * reason is gone: end the current delay now (the next dial is the probe).
    */
   expedite(): void {

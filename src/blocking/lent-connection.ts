@@ -1,7 +1,9 @@
-// The socket withConnection() lends: commands go straight onto it (several
-// may be in flight: MULTI … EXEC written back to back), and it remembers
-// what they changed so the transport can tell, on release, whether the
-// socket may be lent again.
+// The socket a caller borrows (withConnection(), or a batch that runs on a
+// connection of its own): commands go straight onto it (several may be in
+// flight: MULTI … EXEC written back to back), and it remembers what they
+// changed so the transport can tell, on release, whether the socket may be
+// lent again.
+import { refusal } from "../commands.js";
 import { ConnectionReleasedError, type RedisError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
@@ -31,16 +33,23 @@ export class LentConnection implements DedicatedConnection {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (req.settled) return req.promise; // an already-aborted signal
+    const why = refusal(args, "lent");
+    if (why !== undefined) req.fail(new TypeError(why));
+    else this.send(req);
+    return req.promise;
+  }
+
+  /** Write one request on the lent socket (already checked against the semantics table). */
+  send(req: Request): void {
+    if (req.settled) return; // an already-aborted signal
     const closed = this.closedError();
     if (closed !== undefined) req.fail(closed);
     else if (this.released) req.fail(new ConnectionReleasedError());
     else if (!this.socket.usable) req.failConnection(undefined); // never written: maybeExecuted false
     else {
-      this.session.note(args);
+      this.session.note(req.args);
       this.socket.conn.write(req);
     }
-    return req.promise;
   }
 
   /** The callback finished. Returns whether the socket may be lent again. */

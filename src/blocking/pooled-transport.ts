@@ -10,18 +10,26 @@
 // This file is the transport's lifecycle (one State), admission to the line,
 // and what happens when a socket opens or closes.
 //
-// Offline queue (differs from pipelined, on purpose): while the last dial
-// failed and no socket is open, a new command waits for the next dial only
-// (at most one backoff delay plus connectTimeoutMs) and gets its error if that
-// fails too; `offlineQueue: false` rejects it at once; `offlineQueue.maxLength`
-// bounds how many wait so.
+// Offline queue (the same as pipelined): while no socket is open and none has
+// been proven since the last loss or failed dial, a new command waits for the
+// reconnect, bounded by its own deadline and `offlineQueue.maxLength`;
+// `offlineQueue: false` rejects it at once. acquireTimeoutMs bounds the wait
+// for a busy pool only: a caller waiting for the server to come back is not
+// waiting for a socket to be freed.
+//
+// Events and status describe the client's ability to serve, as on the
+// pipelined transport: "ready" while a socket is open or can be opened
+// without a failure; losing the last open socket is a `disconnect`, and a
+// redial follows at once (`reconnecting`, then `ready`). One socket lost while
+// others stay open changes nothing a caller can do, so it is not an event.
 import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
 import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
 import { openConnection } from "../connection/handshake.js";
-import { ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
+import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
+import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { DialGate } from "./dial-gate.js";
 import { LentConnection } from "./lent-connection.js";
@@ -50,6 +58,8 @@ export class PooledTransport implements Transport {
   private lastError: RedisError | undefined;
   /** A socket opened since the last failed dial: status "ready", connect() resolved. */
   private up = false;
+  /** A socket was open once: without one now, the client is reconnecting, not connecting. */
+  private everUp = false;
   private readonly readyWaiters: { resolve(): void; reject(e: RedisError): void }[] = [];
   private closeDone: Promise<void> | undefined;
   private resolveClose: (() => void) | undefined;
@@ -61,6 +71,13 @@ export class PooledTransport implements Transport {
   constructor(
     private readonly options: ResolvedOptions,
     private readonly events: TransportEvents,
+    /**
+     * The pipelined client's pool of dedicated connections (blocking
+     * commands, withConnection): its main connection already redials and
+     * reports losses, and is the one offline while the server is down. Its
+     * pool dials on demand only and waits as offline only after a failed dial.
+     */
+    private readonly dedicated = false,
   ) {
     // Every concurrent dial listens on this one signal (up to pool.max at once): not a leak.
     setMaxListeners(options.pool.max + 4, this.dials.signal);
@@ -76,7 +93,7 @@ export class PooledTransport implements Transport {
         },
       },
     );
-    this.waiters = new WaiterQueue(acquireTimeoutMs, () => this.maybeFinishClose());
+    this.waiters = new WaiterQueue(acquireTimeoutMs, () => this.maybeFinishClose(), () => this.isOffline());
     this.pool = createSocketPool<Slot>(
       {
         create: () => (this.gate.isClosed ? Promise.resolve(new Tombstone()) : this.gate.dial(() => this.openSocket())),
@@ -102,7 +119,7 @@ export class PooledTransport implements Transport {
   get status(): ClientStatus {
     switch (this.state.kind) {
       case "open":
-        return this.up ? "ready" : this.gate.failing ? "reconnecting" : "connecting";
+        return this.up ? "ready" : this.gate.failing || this.everUp ? "reconnecting" : "connecting";
       default:
         return this.state.kind;
     }
@@ -113,8 +130,10 @@ export class PooledTransport implements Transport {
   }
 
   connect(): Promise<void> {
-    const refusal = this.refusal();
-    if (refusal !== undefined) return Promise.reject(refusal);
+    const st = this.state;
+    if (st.kind === "closed") return Promise.reject(st.error ?? new ClientClosedError());
+    if (st.kind === "closing") return Promise.reject(new ClientClosedError());
+    this.start();
     if (this.up || this.sockets.openCount() > 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.readyWaiters.push({ resolve, reject });
@@ -133,9 +152,29 @@ export class PooledTransport implements Transport {
     this.line.pump();
   }
 
+  sendGroup(group: RequestGroup): void {
+    const refusal = this.refusal("the batch", group.requests.length);
+    if (refusal !== undefined) {
+      group.failAll(() => refusal);
+      return;
+    }
+    // The whole group on one lent socket; it goes back once every member has
+    // settled, reused only if the group left it as it found it.
+    this.waiters.add({
+      grant: (ps) => {
+        const lent = this.lendTo(ps);
+        for (const r of group.requests) lent.send(r);
+        group.whenSettled(() => this.line.giveBack(ps, lent));
+      },
+      fail: (error: RedisError) => group.failAll((r) => afterAnyWrite(error, r.everWritten)),
+      whenGone: (callback) => group.whenSettled(callback),
+    });
+    this.line.pump();
+  }
+
   async withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
     const ps = await this.lend();
-    const lent = new LentConnection(ps, this.options.db, this.options.commandTimeoutMs, () => this.closedError());
+    const lent = this.lendTo(ps);
     try {
       return await fn(lent);
     } finally {
@@ -178,7 +217,7 @@ export class PooledTransport implements Transport {
   }
 
   /**
-   * Sentinel (issue 11): the server changed. Every socket open or being dialed
+   * The server changed (a Sentinel failover). Every socket open or being dialed
    * now is stale: idle ones close at once, borrowed ones are destroyed when
    * they come back (never lent again), and a dial waiting out its backoff
    * goes now.
@@ -192,26 +231,30 @@ export class PooledTransport implements Transport {
 
   // ---- admission and the line -----------------------------------------------
 
-  /** Why a new command or lend cannot wait for a socket, if it cannot. */
-  private refusal(name = "the command"): RedisError | undefined {
+  /** Why `count` new commands (or a lend) cannot wait for a socket, if they cannot. */
+  private refusal(name = "the command", count = 1): RedisError | undefined {
     const st = this.state;
     if (st.kind === "closed") return st.error ?? new ClientClosedError();
     if (st.kind === "closing") return new ClientClosedError();
-    if (st.kind === "idle") {
-      this.state = { kind: "open" };
-      this.pool.start(); // dials min sockets
-    }
+    this.start();
     if (this.isOffline()) {
       const limit = this.options.offlineQueueLength;
       if (limit === 0) {
         return new ConnectionError(`Not connected; ${name} was not sent (offline queue disabled)`, "offline", false, { cause: this.lastError });
       }
-      if (this.waiters.live >= limit) return new QueueFullError("offline", limit);
+      if (this.waiters.live + count > limit) return new QueueFullError("offline", limit);
     }
-    const { max, maxWaiting } = this.options.pool;
-    const free = Math.max(0, max - this.pool.borrowed);
-    if (this.waiters.live - free >= maxWaiting) return new QueueFullError("pool", maxWaiting);
+    // The same bound as the pipelined transport's: accepted and not yet settled, waiting or in flight.
+    const { maxPending } = this.options;
+    if (this.waiters.live + this.sockets.busyCount() + count > maxPending) return new QueueFullError("pending", maxPending);
     return undefined;
+  }
+
+  /** The first command, lend or connect() opens the pool (it dials min sockets). */
+  private start(): void {
+    if (this.state.kind !== "idle") return;
+    this.state = { kind: "open" };
+    this.pool.start();
   }
 
   private lend(): Promise<PooledSocket> {
@@ -225,6 +268,10 @@ export class PooledTransport implements Transport {
       this.waiters.add(ticket);
       this.line.pump();
     });
+  }
+
+  private lendTo(ps: PooledSocket): LentConnection {
+    return new LentConnection(ps, this.options.db, this.options.commandTimeoutMs, () => this.closedError());
   }
 
   // ---- sockets -----------------------------------------------------------------
@@ -248,6 +295,7 @@ export class PooledTransport implements Transport {
     this.sockets.add(ps, generation);
     if (!this.up && this.state.kind === "open") {
       this.up = true;
+      this.everUp = true;
       this.lastError = undefined;
       for (const w of this.readyWaiters.splice(0)) w.resolve();
       this.events.ready();
@@ -268,41 +316,74 @@ export class PooledTransport implements Transport {
   private onSocketClosed(ps: PooledSocket, error: Error | undefined, unanswered: Request[]): void {
     ps.noteClosed();
     const role = ps.role;
-    const st = this.state;
-    if (role.kind !== "retired" && st.kind !== "closed") {
-      const protocol = error instanceof ProtocolError;
-      this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error });
-      if (protocol && this.state === st) this.events.error(error);
-      if (this.state !== st) this.listenerEnded();
-    }
     if (role.kind !== "job") {
       // Idle: validation on borrow and the evictor remove it. Lent: its
       // commands fail here, and the socket is destroyed on release.
       for (const r of unanswered) r.failConnection(error);
-      return;
-    }
-    this.line.retire(ps);
-    for (const r of unanswered) {
-      if (r === role.req && this.mayRetry(r)) {
-        // Written and unanswered: it may have run. A read is worth one more
-        // try on another socket; a write never is (issue 3).
-        r.retried = true;
-        r.state = RequestState.Queued;
-        this.waiters.add(r, true);
-        this.line.pump();
-      } else {
-        r.failConnection(error);
+    } else {
+      this.line.retire(ps);
+      for (const r of unanswered) {
+        if (r === role.req && this.mayRetry(r)) {
+          // Written and unanswered: it may have run. A read is worth one more
+          // try on another socket; a write never is.
+          r.retried = true;
+          r.state = RequestState.Queued;
+          this.waiters.add(r, true);
+          this.line.pump();
+        } else {
+          r.failConnection(error);
+        }
       }
     }
+    if (role.kind !== "retired") this.maybeLost(error);
+  }
+
+  /**
+   * A socket the server (or the network) closed. While another socket is
+   * open the client can still serve: nothing to tell. The last one lost is a
+   * disconnect, and a redial follows at once, as on the pipelined transport.
+   */
+  private maybeLost(error: Error | undefined): void {
+    const st = this.state;
+    if (st.kind !== "open" || !this.up || this.sockets.openCount() > 0) return;
+    this.up = false;
+    if (this.dedicated) return;
+    const protocol = error instanceof ProtocolError;
+    const redial = this.options.reconnect !== false;
+    if (redial) this.line.acquireOne(); // commit the redial before anyone hears of the loss
+    else {
+      this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }), () =>
+        this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error }),
+      );
+      return;
+    }
+    this.announce(st, [
+      () => this.events.disconnect({ reason: protocol ? "protocol-error" : "socket-closed", error }),
+      protocol ? () => this.events.error(error) : undefined,
+      redial ? () => this.events.reconnecting({ attempt: 1, delayMs: 0 }) : undefined,
+    ]);
+  }
+
+  /** Emit a transition's events in order while its state `st` stands (a listener may close or destroy the client). */
+  private announce(st: State, emits: readonly ((() => void) | undefined)[]): void {
+    for (const emit of emits) {
+      if (this.state !== st) {
+        this.listenerEnded();
+        return;
+      }
+      emit?.();
+    }
+    if (this.state !== st) this.listenerEnded();
   }
 
   private mayRetry(r: Request): boolean {
     return this.options.retryReadOnly && r.readOnly && !r.retried && r.state === RequestState.Written && this.state.kind === "open";
   }
 
-  /** The last dial failed and no socket is open: nothing can be served until a dial succeeds. */
+  /** No socket is open and none has been proven since the last loss or failed dial: callers wait for the reconnect. */
   private isOffline(): boolean {
-    return this.gate.failing && this.sockets.openCount() === 0;
+    if (this.sockets.openCount() > 0) return false;
+    return this.dedicated ? this.gate.failing : !this.up;
   }
 
   /**
@@ -331,20 +412,12 @@ export class PooledTransport implements Transport {
       return;
     }
     const exhausted = reconnectExhausted(this.options.reconnect, attempt, error);
-    this.events.error(error);
-    // An 'error' listener may have closed or destroyed the client: the
-    // transition is then theirs (review finding: 'reconnecting' came after
-    // 'close', and a close() from the listener could be followed by a dial).
-    if (this.state !== st) {
-      this.listenerEnded();
-      return;
-    }
     if (exhausted !== undefined) {
-      this.enterClosed(exhausted);
+      this.enterClosed(exhausted, () => this.events.error(error));
       return;
     }
-    if (st.kind === "open") this.events.reconnecting({ attempt, delayMs });
-    if (this.sockets.openCount() === 0) this.waiters.failAll(error);
+    // The gate already waits out the delay; callers in line keep waiting for the reconnect.
+    this.announce(st, [() => this.events.error(error), st.kind === "open" ? () => this.events.reconnecting({ attempt, delayMs }) : undefined]);
   }
 
   /**
@@ -364,7 +437,7 @@ export class PooledTransport implements Transport {
   private maybeFinishClose(): void {
     const st = this.state;
     if (st.kind !== "closing" || st.tearingDown) return;
-    if (this.waiters.live > 0 || this.sockets.anyBorrowed()) return;
+    if (this.waiters.live > 0 || this.sockets.busyCount() > 0) return;
     this.state = { kind: "closing", tearingDown: true };
     this.teardownDone = this.teardown();
     void this.teardownDone.then(() => this.enterClosed(undefined));
@@ -384,7 +457,7 @@ export class PooledTransport implements Transport {
     }
   }
 
-  private enterClosed(error: RedisError | undefined): void {
+  private enterClosed(error: RedisError | undefined, first?: () => void): void {
     const st = this.state;
     if (st.kind === "closed") return;
     this.state = { kind: "closed", error };
@@ -393,6 +466,8 @@ export class PooledTransport implements Transport {
     this.waiters.failAll(failure);
     for (const w of this.readyWaiters.splice(0)) w.reject(failure);
     if (!(st.kind === "closing" && st.tearingDown)) this.teardownDone = this.teardown();
+    // The client is closed whatever a listener does: every event of the transition is told.
+    first?.();
     if (error !== undefined) this.events.error(error);
     this.events.close();
     const resolveClose = this.resolveClose;

@@ -1,30 +1,12 @@
 // What a lent connection's commands left behind on the server side of the
 // socket. A socket goes back to the pool only if the next borrower cannot
-// tell it was used: not inside MULTI, no WATCH, the configured db, no
-// subscription or reply mode. Anything else is destroyed on release: a new
-// socket costs one dial, resetting costs as many round trips and could fail
+// tell it was used: not inside MULTI, no WATCH, the configured db, nothing
+// else a "state" command of the semantics table changes (reply mode,
+// tracking, name, ...). Anything else is destroyed on release: a new socket
+// costs one dial, resetting costs as many round trips and could fail
 // half-way. Tracked when sent (conservative: a refused SELECT still counts).
-import { commandName } from "../commands.js";
+import { commandName, semantics } from "../commands.js";
 import type { Arg, Command } from "../protocol/encode.js";
-
-/** Commands that change the connection for good, as far as a pool is concerned. */
-const STICKY = new Set([
-  "SUBSCRIBE",
-  "PSUBSCRIBE",
-  "SSUBSCRIBE",
-  "MONITOR",
-  "HELLO",
-  "AUTH",
-  "RESET",
-  "READONLY",
-  "READWRITE",
-  "SYNC",
-  "PSYNC",
-  "REPLCONF",
-]);
-
-/** CLIENT subcommands that do the same. */
-const STICKY_CLIENT = new Set(["REPLY", "TRACKING", "SETNAME", "SETINFO", "NO-EVICT", "NO-TOUCH", "CACHING"]);
 
 function text(arg: Arg | undefined): string {
   if (arg === undefined) return "";
@@ -42,8 +24,8 @@ export class SessionState {
   }
 
   note(args: Command): void {
-    const name = commandName(args);
-    switch (name) {
+    if (semantics(args).effect !== "state") return;
+    switch (commandName(args)) {
       case "MULTI":
         this.multi = true;
         return;
@@ -62,11 +44,11 @@ export class SessionState {
       case "SELECT":
         this.db = text(args[1]);
         return;
-      case "CLIENT":
-        if (STICKY_CLIENT.has(text(args[1]).toUpperCase())) this.sticky = true;
+      case "ASKING":
+        // Consumed by the very next command.
         return;
       default:
-        if (STICKY.has(name)) this.sticky = true;
+        this.sticky = true;
     }
   }
 

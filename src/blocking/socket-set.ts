@@ -1,6 +1,6 @@
 // The sockets a pooled transport holds (from dial until destroyed), what they
-// are doing, and which are stale: Sentinel (issue 11) may say the server
-// changed, and a socket dialed before that may reach the old one, so it is
+// are doing, and which are stale: Sentinel may say the server changed (a
+// failover), and a socket dialed before that may reach the old one, so it is
 // never lent again.
 import type { PoolStats } from "../transport.js";
 import type { PooledSocket } from "./pooled-socket.js";
@@ -40,10 +40,11 @@ export class SocketSet {
     return n;
   }
 
-  /** Is any socket borrowed (a command or a withConnection callback)? */
-  anyBorrowed(): boolean {
-    for (const ps of this.all) if (ps.role.kind === "job" || ps.role.kind === "lent") return true;
-    return false;
+  /** Sockets borrowed by a command or a withConnection callback (their commands are accepted and unsettled). */
+  busyCount(): number {
+    let n = 0;
+    for (const ps of this.all) if (ps.role.kind === "job" || ps.role.kind === "lent") n++;
+    return n;
   }
 
   stats(pending: number): PoolStats {

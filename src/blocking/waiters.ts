@@ -1,7 +1,9 @@
-// Callers waiting for a pooled socket, oldest first: a command, or a
-// withConnection() callback. Each waits at most acquireTimeoutMs (0 = no
-// limit). A command that settles while waiting (its own deadline, its
-// signal) leaves the line at once; its entry is skipped when reached.
+// Callers waiting for a pooled socket, oldest first: a command, a group of
+// commands (a batch), or a withConnection() callback. Each waits for a busy
+// pool at most acquireTimeoutMs (0 = no limit); while the transport is
+// offline it waits for the reconnect instead, bounded by its own deadline. A
+// command or group that settles while waiting (its own deadline, its signal)
+// leaves the line at once; its entry is skipped when reached.
 import { Deque } from "../connection/deque.js";
 import { afterAnyWrite, PoolTimeoutError, type RedisError } from "../errors.js";
 import type { Request } from "../request.js";
@@ -10,6 +12,8 @@ import type { PooledSocket } from "./pooled-socket.js";
 export interface LendTicket {
   grant(socket: PooledSocket): void;
   fail(error: RedisError): void;
+  /** Calls back once the caller needs no socket any more (a group whose members all settled). */
+  whenGone?(callback: () => void): void;
 }
 
 export class Waiter {
@@ -38,6 +42,8 @@ export class WaiterQueue {
     private readonly acquireTimeoutMs: number,
     /** A waiter left the line without being served. */
     private readonly onLeave: () => void,
+    /** The transport is waiting for the server to come back, not for a socket to be freed. */
+    private readonly offline: () => boolean,
   ) {}
 
   add(target: Request | LendTicket, front = false): Waiter {
@@ -73,14 +79,23 @@ export class WaiterQueue {
 
   private track(w: Waiter): void {
     this.live++;
-    if (this.acquireTimeoutMs > 0 && Number.isFinite(this.acquireTimeoutMs)) {
-      w.timer = setTimeout(() => {
-        this.drop(w);
-        w.fail(new PoolTimeoutError(this.acquireTimeoutMs));
-      }, this.acquireTimeoutMs);
-    }
+    this.arm(w);
     const t = w.target;
     if ("promise" in t) t.whenSettled(() => this.drop(w));
+    else t.whenGone?.(() => this.drop(w));
+  }
+
+  private arm(w: Waiter): void {
+    if (!(this.acquireTimeoutMs > 0 && Number.isFinite(this.acquireTimeoutMs))) return;
+    w.timer = setTimeout(() => {
+      if (w.done) return;
+      if (this.offline()) {
+        this.arm(w); // waiting for the reconnect, not for a socket: its own deadline bounds it
+        return;
+      }
+      this.drop(w);
+      w.fail(new PoolTimeoutError(this.acquireTimeoutMs));
+    }, this.acquireTimeoutMs);
   }
 
   private leave(w: Waiter): void {

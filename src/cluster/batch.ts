@@ -13,6 +13,7 @@ import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
 import { atomicBatchAfter } from "../client.js";
+import { refusal } from "../commands.js";
 import type { ClusterContext } from "./context.js";
 import { ASKING, type Dispatcher } from "./dispatcher.js";
 import { CrossSlotError } from "../errors.js";
@@ -28,6 +29,13 @@ const noop = (): void => undefined;
 export function clusterBatch(ctx: ClusterContext, dispatcher: Dispatcher, commands: readonly Command[], options: BatchOptions | undefined): Promise<BatchResult[]> {
   try {
     validateBatch(commands);
+    // A plain batch is split by slot, keyless commands going to any master: nothing may depend on its connection.
+    if (options?.atomic !== true) {
+      for (const c of commands) {
+        const why = refusal(c, "any-node");
+        if (why !== undefined) throw new TypeError(why);
+      }
+    }
   } catch (err) {
     return Promise.reject(err);
   }

@@ -19,6 +19,7 @@ import type { BatchOptions, BatchResult } from "../batch.js";
 import type { Client } from "../client.js";
 import type { AnyListener, Kind } from "../pubsub/listeners.js";
 import { PubSubCommands } from "../pubsub/pubsub-commands.js";
+import { refusal } from "../commands.js";
 import type { SubscribeOptions } from "../pubsub/subscriber.js";
 import type { RedisKey, RedisValue } from "../helpers/base.js";
 import type { Reply } from "../protocol/decode.js";
@@ -125,6 +126,8 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> {
     if (this.life.kind !== "open") return Promise.reject(new ClientClosedError());
     let slot: number | undefined;
     try {
+      const why = refusal(args, "any-node");
+      if (why !== undefined) throw new TypeError(why);
       slot = commandSlot(args);
     } catch (err) {
       return Promise.reject(err);

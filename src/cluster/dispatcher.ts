@@ -14,7 +14,7 @@
 // retryReadOnly), here, at the slot's owner once a refresh has found it. The
 // node clients do not retry reads themselves (node-registry.ts): their retry
 // plus ours ran a read up to twice per resend (review finding).
-import { commandFlags, commandName } from "../commands.js";
+import { commandName, semantics } from "../commands.js";
 import type { BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
@@ -118,7 +118,7 @@ export class Dispatcher {
       }
     } else if (
       (err instanceof ClientClosedError || (err instanceof ConnectionError && LOST.has(err.reason))) &&
-      commandFlags(cmd.args).readOnly &&
+      semantics(cmd.args).readOnly &&
       options.resolved.retryReadOnly &&
       !journey.readRetried
     ) {
@@ -155,7 +155,7 @@ export class Dispatcher {
 
 /** ASKING and the command, written back to back on one connection of the target. */
 function sendAsking(entry: NodeEntry, args: Command, options: CommandOptions | undefined): Promise<Reply> {
-  if (commandFlags(args).blocking) {
+  if (semantics(args).effect === "blocks") {
     // A blocking command leaves the shared pipe for a connection of its
     // own; ASKING must precede it there.
     return entry.client.withConnection((conn: DedicatedConnection) => {

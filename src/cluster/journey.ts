@@ -1,7 +1,7 @@
 // One command's journey across redirections and retries: a budget of
 // maxRedirections, a backoff that grows with each wait, and one deadline for
 // the whole journey (a resend gets what is left of it).
-import { commandFlags, commandName } from "../commands.js";
+import { commandName, semantics } from "../commands.js";
 import { TimeoutError } from "../errors.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
@@ -47,7 +47,7 @@ export function remainingOptions(args: Command, options: CommandOptions | undefi
   const total = totalTimeoutMs(options, commandTimeoutMs);
   if (total === 0) return options;
   // A blocking command's own timeout is added by the node client when none is given.
-  if (options?.timeoutMs === undefined && commandFlags(args).blocking) return options;
+  if (options?.timeoutMs === undefined && semantics(args).holds) return options;
   const left = total - (Date.now() - started);
   if (left <= 0) throw new TimeoutError(commandName(args), total, false);
   return { ...options, timeoutMs: left };

@@ -1,7 +1,7 @@
 // Which node client a command goes to: the master of its slot's shard in the
 // current topology, a replica for a read when readFrom allows, any master
 // (round-robin) for a keyless command.
-import { commandFlags } from "../commands.js";
+import { semantics } from "../commands.js";
 import type { Command } from "../protocol/encode.js";
 import type { NodeEntry, NodeRegistry } from "./node-registry.js";
 import type { ReadFrom } from "./options.js";
@@ -34,7 +34,7 @@ export class SlotRouter {
       shard = topo.slots[slot];
     }
     if (shard === undefined) return undefined;
-    if (this.readFrom !== "master" && args !== undefined && shard.replicas.length > 0 && commandFlags(args).readOnly) {
+    if (this.readFrom !== "master" && args !== undefined && shard.replicas.length > 0 && semantics(args).readOnly) {
       const replica = this.replicaOf(shard);
       if (replica !== undefined) return replica;
     }

@@ -11,6 +11,7 @@ import type { RespSocket } from "../connection/resp-socket.js";
 import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
+import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 
 type State =
@@ -22,8 +23,8 @@ type State =
   | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
   /**
    * close() was called: accepted commands still go out and get their replies.
-   * conn is undefined while the dial `dial` is still under way (issue 10
-   * review: closing mid-dial used to fail commands it could still send).
+   * conn is undefined while the dial `dial` is still under way: the commands
+   * accepted before close() still go out once it connects.
    */
   | { kind: "closing"; conn: RespSocket; dial?: undefined }
   | { kind: "closing"; conn: undefined; dial: Extract<State, { kind: "connecting" }> }
@@ -56,6 +57,8 @@ export class PipelinedTransport implements Transport {
     switch (this.state.kind) {
       case "backoff":
         return "reconnecting";
+      case "connecting":
+        return this.state.attempt > 0 ? "reconnecting" : "connecting";
       default:
         return this.state.kind;
     }
@@ -72,8 +75,10 @@ export class PipelinedTransport implements Transport {
   }
 
   send(req: Request): void {
-    if (req.blocking) {
-      // A blocking command would stall every reply behind it on the shared pipe.
+    if (req.sem.effect === "blocks") {
+      // A blocking command would stall every reply behind it on the shared
+      // pipe. (WAIT holds its reply too, yet stays here: it must answer about
+      // the writes this socket carried.)
       this.dedicated().send(req);
       return;
     }
@@ -101,38 +106,40 @@ export class PipelinedTransport implements Transport {
   }
 
   /**
-   * Queue requests back to back, all or none (client.batch's MULTI … EXEC):
-   * the queue is written whole on each flush, so they leave in one write with
-   * no other caller's command between them. Blocking flags are ignored (inside
-   * MULTI nothing blocks, and the group must not be split across sockets).
+   * Queue a group back to back, all or none: the queue is written whole on
+   * each flush, so its members leave in one write with no other caller's
+   * command between them. Blocking flags are ignored (inside MULTI nothing
+   * blocks, and a group is never split across sockets). A group that changes
+   * connection state goes to a dedicated connection, never the shared one.
    */
-  sendContiguous(reqs: readonly Request[]): void {
+  sendGroup(group: RequestGroup, own: boolean): void {
+    if (own) {
+      this.dedicated().sendGroup(group, true);
+      return;
+    }
+    const reqs = group.requests;
     const st = this.state;
-    const failAll = (error: RedisError): void => {
-      for (const r of reqs) r.fail(error);
-    };
     switch (st.kind) {
       case "ready":
         if (this.queue.length + st.conn.inflightCount + reqs.length > this.options.maxPending) {
-          failAll(new QueueFullError("pending", this.options.maxPending));
+          group.failAll(() => new QueueFullError("pending", this.options.maxPending));
           return;
         }
         break;
       case "closing":
-        for (const r of reqs) r.failClosed();
+        group.failAll(() => new ClientClosedError());
         return;
       case "closed":
-        if (st.error) failAll(st.error);
-        else for (const r of reqs) r.failClosed();
+        group.failAll(() => st.error ?? new ClientClosedError());
         return;
       default: {
         const limit = this.options.offlineQueueLength;
         if (limit === 0) {
-          failAll(new ConnectionError("Not connected; the batch was not sent (offline queue disabled)", "offline", false));
+          group.failAll(() => new ConnectionError("Not connected; the batch was not sent (offline queue disabled)", "offline", false));
           return;
         }
         if (!this.offlineRoom(reqs.length)) {
-          failAll(new QueueFullError("offline", limit));
+          group.failAll(() => new QueueFullError("offline", limit));
           return;
         }
       }
@@ -178,7 +185,7 @@ export class PipelinedTransport implements Transport {
   }
 
   /**
-   * Sentinel (issue 11): the server changed. Ready: drop the socket as if it
+   * The server changed (a Sentinel failover). Ready: drop the socket as if it
    * had died (writes in flight fail with maybeExecuted, reads retry once) and
    * reconnect at once. Backing off: dial now. Connecting: the attempt under
    * way may target the old server; start a fresh one (the old one is
@@ -222,7 +229,7 @@ export class PipelinedTransport implements Transport {
   /**
    * Is there room for n more offline requests? Requests that timed out or
    * were aborted while queued stay in the queue until the next flush; they
-   * hold no room (review finding: dead entries filled the offline queue).
+   * hold no room.
    */
   private offlineRoom(n: number): boolean {
     const limit = this.options.offlineQueueLength;
@@ -278,13 +285,7 @@ export class PipelinedTransport implements Transport {
         this.enterClosed(error);
         return;
       }
-      this.emitError(error);
-      if (this.state !== st) {
-        // A listener closed or destroyed the client; a close() now waiting for this dial ends here.
-        if (this.closingAfter(st)) this.enterClosed(undefined);
-        return;
-      }
-      this.enterBackoff(attempt + 1, error);
+      this.enterBackoff(attempt + 1, error, () => this.emitError(error));
       return;
     }
     if (this.state !== st) {
@@ -307,19 +308,20 @@ export class PipelinedTransport implements Transport {
   }
 
   /**
-   * Closing: once every accepted command has settled, end the socket. A
-   * command that timed out keeps its FIFO slot and its reply may never come
-   * (a hung server), so we wait for the callers, not for the slots (review
-   * finding: close() hung after a timeout); a socket still owing replies is
-   * destroyed instead of ended.
+   * Closing: once every accepted command has settled, end the socket. We
+   * wait for the callers, not for the socket: a command that timed out keeps
+   * its FIFO slot and its reply may never come (a hung server), and a queue
+   * that cannot be written (a server that stopped reading) may never drain.
+   * A socket still owing replies or bytes is destroyed instead of ended.
    */
   private endWhenSettled(conn: RespSocket): void {
     const st = this.state;
-    if (st.kind !== "closing" || st.conn !== conn || this.queue.length > 0) return; // 'drain' calls again
-    const waiting = conn.unsettledInflight();
+    if (st.kind !== "closing" || st.conn !== conn) return;
+    this.queue.retain((r) => r.state !== RequestState.Settled);
+    const waiting = [...this.queue.toArray(), ...conn.unsettledInflight()];
     if (waiting.length > 0) {
       void Promise.allSettled(waiting.map((r) => r.promise)).then(() => this.endWhenSettled(conn));
-    } else if (conn.inflightCount === 0) {
+    } else if (conn.inflightCount === 0 && !conn.needsDrain) {
       conn.end();
     } else {
       conn.destroy();
@@ -327,38 +329,70 @@ export class PipelinedTransport implements Transport {
   }
 
   private enterReady(conn: RespSocket, attempt: number): void {
-    this.state = { kind: "ready", conn, attempt, since: Date.now() };
+    const st: State = { kind: "ready", conn, attempt, since: Date.now() };
+    this.state = st;
     for (const w of this.readyWaiters.splice(0)) w.resolve();
-    this.events.ready();
+    this.announce(st, [() => this.events.ready()]);
     this.flush();
   }
 
-  private enterBackoff(attempt: number, cause: RedisError): void {
+  /**
+   * Wait the backoff delay, then dial. `first`: the events of what led here
+   * (a loss, a failed dial), emitted after the new state is committed and
+   * before `reconnecting`.
+   */
+  private enterBackoff(attempt: number, cause: RedisError, first?: () => void): void {
     const exhausted = reconnectExhausted(this.options.reconnect, attempt, cause);
     if (exhausted !== undefined) {
-      this.enterClosed(exhausted);
+      this.enterClosed(exhausted, first);
       return;
     }
     const delayMs = this.backoffDelay(attempt);
-    const timer = setTimeout(() => void this.enterConnecting(attempt), delayMs);
-    this.state = { kind: "backoff", attempt, timer };
-    this.events.reconnecting({ attempt, delayMs });
+    const st: State = { kind: "backoff", attempt, timer: setTimeout(() => void this.enterConnecting(attempt), delayMs) };
+    this.state = st;
+    this.announce(st, [first, () => this.events.reconnecting({ attempt, delayMs })]);
   }
 
-  private enterClosed(error: RedisError | undefined): void {
+  /** A proven connection was lost: dial again at once (attempt 1, no delay). */
+  private redialNow(cause: RedisError, first: () => void): void {
+    const exhausted = reconnectExhausted(this.options.reconnect, 1, cause);
+    if (exhausted !== undefined) {
+      this.enterClosed(exhausted, first);
+      return;
+    }
+    void this.enterConnecting(1);
+    this.announce(this.state, [first, () => this.events.reconnecting({ attempt: 1, delayMs: 0 })]);
+  }
+
+  private enterClosed(error: RedisError | undefined, first?: () => void): void {
     const st = this.state;
     if (st.kind === "closed") return;
     if (st.kind === "backoff") clearTimeout(st.timer);
-    this.state = { kind: "closed", error };
+    const closed: State = { kind: "closed", error };
+    this.state = closed;
     for (const r of this.queue.drain()) {
       // A read re-queued for its retry was written once: it may have run (same rule as the pooled waiters).
       if (error) r.fail(afterAnyWrite(error, r.everWritten));
       else r.failClosed();
     }
     for (const w of this.readyWaiters.splice(0)) w.reject(error ?? closedError());
+    // The client is closed whatever a listener does: every event of the transition is told.
+    first?.();
     if (error) this.emitError(error);
     this.events.close();
     for (const resolve of this.closeWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Emit the events of the transition that committed `st`, in order, while
+   * `st` is still the state: a listener may close or destroy the client, and
+   * then the rest of the story is no longer true.
+   */
+  private announce(st: State, emits: readonly ((() => void) | undefined)[]): void {
+    for (const emit of emits) {
+      if (this.state !== st) return;
+      emit?.();
+    }
   }
 
   private onConnectionLost(conn: RespSocket, error: Error | undefined, unanswered: Request[]): void {
@@ -368,23 +402,18 @@ export class PipelinedTransport implements Transport {
       return;
     }
     const protocol = error instanceof ProtocolError;
-    this.events.disconnect({ reason: st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed", error });
-    if (protocol) this.emitError(error);
-    if (this.state !== st) {
-      // A listener closed or destroyed the client: the transition is theirs,
-      // the requests of the dead socket are ours to settle.
-      for (const r of unanswered) r.failConnection(error);
-      const now = this.state;
-      if (now.kind === "closing" && now.conn === conn) this.enterClosed(undefined);
-      return;
-    }
+    const reason = st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed";
+    const told = (): void => {
+      this.events.disconnect({ reason, error });
+      if (protocol) this.emitError(error);
+    };
     if (st.kind === "closing") {
       for (const r of unanswered) r.failConnection(error);
-      this.enterClosed(undefined);
+      this.enterClosed(undefined, told);
       return;
     }
     // Written and unanswered: it may have run. Reads are retried once, first
-    // in line after the reconnect; writes never are (issue 3).
+    // in line after the reconnect; writes never are.
     const retry: Request[] = [];
     const canRetry = this.options.retryReadOnly && this.options.reconnect !== false;
     for (const r of unanswered) {
@@ -399,15 +428,15 @@ export class PipelinedTransport implements Transport {
     }
     for (let i = retry.length - 1; i >= 0; i--) this.queue.unshift(retry[i] as Request);
     if (this.options.reconnect === false) {
-      this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
+      this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }), told);
       return;
     }
     // A connection that lived a while earns an immediate redial; one that died
     // right after its handshake (a server that accepts and drops, a crash
     // loop) continues the backoff where its dial left it, or a server with
     // no handshake to fail would be redialled in a tight loop.
-    if (st.kind === "ready" && Date.now() - st.since < STABLE_CONNECTION_MS) this.enterBackoff(st.attempt + 1, lostError(error));
-    else void this.enterConnecting(0);
+    if (Date.now() - st.since < STABLE_CONNECTION_MS) this.enterBackoff(st.attempt + 1, lostError(error), told);
+    else this.redialNow(lostError(error), told);
   }
 
   private emitError(error: RedisError): void {

@@ -14,6 +14,7 @@
 import { SentinelError } from "../errors.js";
 import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Request } from "../request.js";
+import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { addressKey, SentinelLocator } from "./locator.js";
 import { SentinelWatcher } from "./watcher.js";
@@ -77,6 +78,10 @@ export class SentinelTransport implements Transport {
 
   send(req: Request): void {
     this.transport.send(req);
+  }
+
+  sendGroup(group: RequestGroup, own: boolean): void {
+    this.transport.sendGroup(group, own);
   }
 
   withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {

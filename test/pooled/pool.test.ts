@@ -89,8 +89,8 @@ describe("pooled transport: exhaustion", () => {
     expect(await c.command(["ECHO", "free again"])).toBe("free again");
   });
 
-  it("rejects at once with QueueFullError past maxWaiting, and serves those who wait", async () => {
-    const c = make({ pool: { max: 1, maxWaiting: 2 } });
+  it("rejects at once with QueueFullError past maxPending (waiting plus in flight), and serves those who wait", async () => {
+    const c = make({ pool: { max: 1 }, maxPending: 3 });
     const held = c.command(["BLPOP", "mw:q", "0"]);
     await untilBlocked(server, 1);
     const waiting = [c.command(["ECHO", "w1"]), c.command(["ECHO", "w2"])];
@@ -98,8 +98,8 @@ describe("pooled transport: exhaustion", () => {
     void waiting[0]?.then(() => (servedFirst = true));
     const err = await c.command(["ECHO", "w3"]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueFullError);
-    expect((err as QueueFullError).queue).toBe("pool");
-    expect((err as QueueFullError).limit).toBe(2);
+    expect((err as QueueFullError).queue).toBe("pending");
+    expect((err as QueueFullError).limit).toBe(3);
     expect(servedFirst).toBe(false);
     expect(stats(c)).toEqual({ size: 1, available: 0, borrowed: 1, pending: 2 });
     await server.admin(["RPUSH", "mw:q", "v"]);

@@ -29,7 +29,7 @@ async function reasonOf(r: Request): Promise<unknown> {
 
 describe("pooled waiters: maybeExecuted of a request that leaves the line unserved", () => {
   it("ClientClosedError (close or destroy while it waits)", async () => {
-    const q = new WaiterQueue(0, () => undefined);
+    const q = new WaiterQueue(0, () => undefined, () => false);
     const [written, fresh] = [read(true), read(false)];
     q.add(written, true);
     q.add(fresh);
@@ -42,7 +42,7 @@ describe("pooled waiters: maybeExecuted of a request that leaves the line unserv
   });
 
   it("PoolTimeoutError (no socket within acquireTimeoutMs)", async () => {
-    const q = new WaiterQueue(20, () => undefined);
+    const q = new WaiterQueue(20, () => undefined, () => false);
     const [written, fresh] = [read(true), read(false)];
     q.add(written, true);
     q.add(fresh);
@@ -56,7 +56,7 @@ describe("pooled waiters: maybeExecuted of a request that leaves the line unserv
   });
 
   it("ConnectionError (the next dial failed): same message and reason", async () => {
-    const q = new WaiterQueue(0, () => undefined);
+    const q = new WaiterQueue(0, () => undefined, () => false);
     const [written, fresh] = [read(true), read(false)];
     q.add(written, true);
     q.add(fresh);
@@ -67,7 +67,7 @@ describe("pooled waiters: maybeExecuted of a request that leaves the line unserv
   });
 
   it("follows everWritten, not retried: a request marked retried but never written was not executed", async () => {
-    const q = new WaiterQueue(0, () => undefined);
+    const q = new WaiterQueue(0, () => undefined, () => false);
     const r = new Request(["GET", "k"], undefined, 0);
     r.retried = true; // batch members are marked so, to never be re-sent
     q.add(r);
