@@ -108,6 +108,9 @@ const STATE: Record<string, StateEntry> = {
   "client|no-touch": { route: ON_LENT },
 };
 
+/** The "state" entries of the table ("name" or "name|subcommand"), for tests that walk every one. */
+export const STATE_COMMANDS: readonly string[] = Object.keys(STATE);
+
 /** Commands that answer about their own connection's earlier writes. */
 const OWN_CONNECTION = new Set(["wait", "waitaof"]);
 
