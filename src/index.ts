@@ -1,4 +1,4 @@
-export { Client, createClient, type ClientEvents } from "./client.js";
+export { Client, createClient, type ClientEvents, type CloseOptions } from "./client.js";
 export * from "./errors.js";
 export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js"; // Sentinel (issue 11)

@@ -16,7 +16,7 @@
 // - pubsub.ts, shard-subscribers.ts: subscriptions, which follow failovers and slot moves.
 import { ClientClosedError, ConnectionError, RedisError } from "../errors.js";
 import type { BatchOptions, BatchResult } from "../batch.js";
-import type { Client } from "../client.js";
+import type { Client, CloseOptions } from "../client.js";
 import type { AnyListener, Kind } from "../pubsub/listeners.js";
 import { PubSubCommands } from "../pubsub/pubsub-commands.js";
 import { refusal } from "../commands.js";
@@ -256,12 +256,13 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> {
   }
 
   /** Graceful: commands already sent get their replies, then every node client closes. */
-  close(): Promise<void> {
+  /** Graceful, as Client.close(): `timeoutMs` bounds the wait on every node, then what is left is destroyed. */
+  close(options?: CloseOptions): Promise<void> {
     if (this.life.kind !== "open") return this.life.done;
     const closing: Lifecycle = { kind: "closing", done: Promise.resolve() };
     this.life = closing;
     this.stopWork();
-    closing.done = Promise.allSettled(this.registry.closeAll()).then(() => this.finishClose());
+    closing.done = Promise.allSettled(this.registry.closeAll(options)).then(() => this.finishClose());
     return closing.done;
   }
 

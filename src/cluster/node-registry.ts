@@ -3,7 +3,7 @@
 // on first need (a topology names the node, or a MOVED does) and closed when
 // the node leaves the topology. The registry watches each client's
 // connection so the cluster can refresh when a node is lost.
-import { createClient, type Client } from "../client.js";
+import { createClient, type Client, type CloseOptions } from "../client.js";
 import type { RedisError } from "../errors.js";
 import type { ResolvedClusterOptions } from "./options.js";
 import { splitAddress, type Address } from "./topology.js";
@@ -99,9 +99,9 @@ export class NodeRegistry {
   }
 
   /** Graceful close of every client, including those still leaving. */
-  closeAll(): Promise<void>[] {
-    const closing = this.all().map((e) => e.client.close());
-    for (const c of this.leaving) closing.push(c.close());
+  closeAll(options?: CloseOptions): Promise<void>[] {
+    const closing = this.all().map((e) => e.client.close(options));
+    for (const c of this.leaving) closing.push(c.close(options));
     return closing;
   }
 
