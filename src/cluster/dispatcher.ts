@@ -159,7 +159,8 @@ function sendAsking(entry: NodeEntry, args: Command, options: CommandOptions | u
     // A blocking command leaves the shared pipe for a connection of its
     // own; ASKING must precede it there.
     return entry.client.withConnection((conn: DedicatedConnection) => {
-      const asking = conn.command(ASKING);
+      // ASKING carries the deadline and signal of the command it serves.
+      const asking = conn.command(ASKING, { timeoutMs: options?.timeoutMs, signal: options?.signal });
       const reply = conn.command(args, options);
       asking.catch(noop);
       return reply;

@@ -96,7 +96,8 @@ for (const transport of TRANSPORTS) {
       expect(before.length).toBeGreaterThanOrEqual(1);
       for (const line of before) expect(line).toMatch(/ db=5 .* user=app /);
 
-      const ready = transport === "pipelined" ? nextReady(c) : Promise.resolve();
+      // Both transports lose their last connection here: disconnect, reconnecting, ready.
+      const ready = nextReady(c);
       const killed = await redis.server.admin(["CLIENT", "KILL", "USER", "app"]);
       expect(killed).toBeGreaterThanOrEqual(1);
       await ready;
