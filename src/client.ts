@@ -15,6 +15,8 @@ import { Subscriber, type SubscribeOptions } from "./pubsub/subscriber.js";
 import { Request, type CommandOptions } from "./request.js";
 import { RequestGroup } from "./request-group.js";
 import { SentinelTransport } from "./sentinel/sentinel-transport.js";
+import { createConnector, type Connector } from "./connection/connector.js";
+import type { ConnectionRoute } from "./connection/handshake.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
 /**
@@ -47,10 +49,15 @@ export class Client extends PubSubCommands<ClientEvents> {
   /** Where command() runs a command: the shared pipe, or any pooled socket (the semantics table's rules differ). */
   private readonly placement: Placement;
   private subscriber: Subscriber | undefined;
+  private readonly connector: Connector;
   private readonly reportError: (error: RedisError) => void;
   private closedByUser = false;
 
-  constructor(options: string | ClientOptions = {}) {
+  /**
+   * `route`: how a router above the client (a cluster) reaches this node: an
+   * address asked on every dial, a check after each handshake (READONLY).
+   */
+  constructor(options: string | ClientOptions = {}, route?: ConnectionRoute) {
     super();
     this.options = resolveOptions(options);
     const events: TransportEvents = {
@@ -65,13 +72,15 @@ export class Client extends PubSubCommands<ClientEvents> {
       close: () => this.emit("close"),
     };
     this.reportError = events.error;
-    // Sentinel (issue 11): hooks every dial of this.options before a transport exists (src/sentinel).
-    const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events) : undefined;
+    // Behind Sentinel every connection dials through the sentinels' route.
+    const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events, () => this.subscriber?.invalidate()) : undefined;
+    const connector = createConnector(this.options, sentinel?.route ?? route);
+    this.connector = connector;
     if (this.options.transport === "pooled") {
-      this.transport = new PooledTransport(this.options, events);
+      this.transport = new PooledTransport(this.options, connector, events);
       this.placement = "any-socket";
     } else {
-      this.transport = new PipelinedTransport(this.options, events, () => new PooledTransport(this.options, silentEvents(), true));
+      this.transport = new PipelinedTransport(this.options, connector, events, () => new PooledTransport(this.options, connector, silentEvents(), true));
       this.placement = "shared";
     }
     if (sentinel !== undefined) this.transport = sentinel.wrap(this.transport);
@@ -215,7 +224,7 @@ export class Client extends PubSubCommands<ClientEvents> {
   }
 
   private pubsub(): Subscriber {
-    this.subscriber ??= new Subscriber(this.options, {
+    this.subscriber ??= new Subscriber(this.options, this.connector, {
       disconnect: (error) => this.emit("subscriber-disconnect", { error }),
       reconnecting: (info) => this.emit("subscriber-reconnecting", info),
       resubscribed: (info) => this.emit("resubscribed", info),
@@ -264,6 +273,6 @@ function silentEvents(): TransportEvents {
   return { ready: none, disconnect: none, reconnecting: none, close: none, error: none };
 }
 
-export function createClient(options?: string | ClientOptions): Client {
-  return new Client(options);
+export function createClient(options?: string | ClientOptions, route?: ConnectionRoute): Client {
+  return new Client(options, route);
 }

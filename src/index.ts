@@ -2,7 +2,8 @@ export { Client, createClient, type ClientEvents, type CloseOptions } from "./cl
 export * from "./errors.js";
 export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js"; // Sentinel (issue 11)
-export type { Reply } from "./protocol/decode.js";
+export type { IntegerMode, Reply } from "./protocol/decode.js";
+export { UnsafeIntegerError } from "./helpers/replies.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
 export type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats } from "./transport.js";

@@ -1,11 +1,9 @@
 // URL + options -> resolved options, with every default in one place (the
 // README's options table is written from this file).
-import type { Socket } from "node:net";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { hidePassword } from "./hide-password.js";
-import { DEFAULT_MAX_REPLY_BYTES, type Reply } from "./protocol/decode.js";
-import type { Command } from "./protocol/encode.js";
-// Sentinel (issue 11): its option type and resolution live in src/sentinel.
+import { DEFAULT_MAX_REPLY_BYTES } from "./protocol/decode.js";
+// The sentinel option's type and resolution live in src/sentinel.
 import { resolveSentinelOptions, type ResolvedSentinelOptions, type SentinelOptions } from "./sentinel/options.js";
 
 export type TransportKind = "pipelined" | "pooled";
@@ -28,8 +26,6 @@ export interface PoolOptions {
   acquireTimeoutMs?: number;
   /** An idle socket above `min` is closed after this long, in ms. Default 30000. */
   idleTimeoutMs?: number;
-  /** Commands allowed to wait for a socket; past it they reject at once. Default 10000. */
-  maxWaiting?: number;
 }
 
 export interface ClientOptions {
@@ -54,7 +50,7 @@ export interface ClientOptions {
   reconnect?: false | ReconnectOptions;
   /** Commands issued while not connected wait here; false = fail fast. Default { maxLength: 10000 }. */
   offlineQueue?: false | { maxLength?: number };
-  /** Most commands queued or in flight on a connected pipelined client. Default 100000. */
+  /** Most commands accepted and not yet settled (waiting for a socket, queued or in flight), on either transport; past it QueueFullError("pending") at once. Default 100000. */
   maxPending?: number;
   /** Retry once, after reconnect, a read-only command whose socket died after it was written. Default true. */
   retryReadOnly?: boolean;
@@ -62,10 +58,17 @@ export interface ClientOptions {
   lazyConnect?: boolean;
   /** A reply larger than this fails the socket with a ProtocolError. Default 512 MiB. */
   maxReplyBytes?: number;
+  /**
+   * How integer replies are returned, nested ones (EXEC, arrays) included.
+   * "number" (default): a number while it is a safe integer (|n| <= 2^53 - 1),
+   * a bigint beyond that, never a rounded number. "bigint": always a bigint.
+   * "string": always the decimal string.
+   */
+  integers?: "number" | "bigint" | "string";
   /** Pooled transport settings (also used for the pipelined client's dedicated blocking connections). */
   pool?: PoolOptions;
   /**
-   * Sentinel (issue 11): find the data node through these sentinels instead of
+   * Find the data node through these sentinels instead of
    * host/port/url's address (url's credentials and db still apply). Default none.
    */
   sentinel?: SentinelOptions;
@@ -73,14 +76,11 @@ export interface ClientOptions {
   role?: "master" | "replica";
 }
 
-/** Sentinel (issue 11): where a data connection goes. */
+/** Where a data connection goes (a Sentinel or cluster router resolves it). */
 export interface ServerAddress {
   host: string;
   port: number;
 }
-
-/** Sentinel (issue 11): one command on a socket still being set up (the ROLE check). */
-export type SetupExec = (command: Command) => Promise<Reply>;
 
 export interface ResolvedOptions {
   host: string;
@@ -99,25 +99,12 @@ export interface ResolvedOptions {
   retryReadOnly: boolean;
   lazyConnect: boolean;
   maxReplyBytes: number;
+  integers: "number" | "bigint" | "string";
   pool: Required<PoolOptions>;
-  /** Sentinel (issue 11): undefined without the sentinel option. */
+  /** Undefined without the sentinel option. */
   sentinel: ResolvedSentinelOptions | undefined;
-  /** Sentinel (issue 11): "master" unless told. */
+  /** With sentinel: "master" unless told. */
   role: "master" | "replica";
-  /**
-   * Sentinel (issue 11), internal: set by src/sentinel on the client's own
-   * options object, never by resolveOptions. openConnection asks it for the
-   * address on every dial (instead of host/port) ...
-   */
-  resolveAddress?: () => Promise<ServerAddress>;
-  /** ... and runs this after the handshake; a rejection fails the attempt (the caller backs off). */
-  verifyConnection?: (exec: SetupExec, address: ServerAddress, socket: Socket) => Promise<void>;
-  /**
-   * Sentinel (issue 11), internal: set by src/sentinel. Connection owners that
-   * are not transports (the pub/sub subscriber) register here to hear that the
-   * server changed (a failover), as transports do through invalidate().
-   */
-  serverChanged?: Set<() => void>;
 }
 
 export const DEFAULTS = {
@@ -133,7 +120,8 @@ export const DEFAULTS = {
   retryReadOnly: true,
   lazyConnect: false,
   maxReplyBytes: DEFAULT_MAX_REPLY_BYTES,
-  pool: { min: 0, max: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 30_000, maxWaiting: 10_000 },
+  integers: "number",
+  pool: { min: 0, max: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 30_000 },
 } as const;
 
 function nonNegative(name: string, value: number | undefined, fallback: number, allowInfinity = false): number {
@@ -194,20 +182,25 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
           maxDelayMs: nonNegative("reconnect.maxDelayMs", opts.reconnect?.maxDelayMs, DEFAULTS.reconnect.maxDelayMs),
           maxAttempts: nonNegative("reconnect.maxAttempts", opts.reconnect?.maxAttempts, DEFAULTS.reconnect.maxAttempts, true),
         };
+  if (opts.pool !== undefined && "maxWaiting" in opts.pool) {
+    throw new TypeError("Option pool.maxWaiting was replaced by maxPending, which bounds waiting commands on both transports");
+  }
   const pool = {
     min: nonNegative("pool.min", opts.pool?.min, DEFAULTS.pool.min),
     max: nonNegative("pool.max", opts.pool?.max, DEFAULTS.pool.max),
     acquireTimeoutMs: nonNegative("pool.acquireTimeoutMs", opts.pool?.acquireTimeoutMs, DEFAULTS.pool.acquireTimeoutMs),
     idleTimeoutMs: nonNegative("pool.idleTimeoutMs", opts.pool?.idleTimeoutMs, DEFAULTS.pool.idleTimeoutMs),
-    maxWaiting: nonNegative("pool.maxWaiting", opts.pool?.maxWaiting, DEFAULTS.pool.maxWaiting),
   };
   if (pool.max < 1 || pool.min > pool.max) throw new TypeError("Option pool needs max >= 1 and min <= max");
-  // Sentinel (issue 11).
   const role = opts.role ?? "master";
   if (role !== "master" && role !== "replica") throw new TypeError(`Option role must be "master" or "replica", got ${String(role)}`);
   if (role === "replica" && opts.sentinel === undefined) throw new TypeError('Option role "replica" needs the sentinel option');
   const db = opts.db ?? fromUrl.db ?? DEFAULTS.db;
   if (!Number.isInteger(db) || db < 0) throw new TypeError(`Option db must be a non-negative integer, got ${String(db)}`);
+  const integers = opts.integers ?? DEFAULTS.integers;
+  if (integers !== "number" && integers !== "bigint" && integers !== "string") {
+    throw new TypeError(`Option integers must be "number", "bigint" or "string", got ${String(integers)}`);
+  }
   return hidePassword({
     host: opts.host ?? fromUrl.host ?? DEFAULTS.host,
     port: opts.port ?? fromUrl.port ?? DEFAULTS.port,
@@ -226,6 +219,7 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
     retryReadOnly: opts.retryReadOnly ?? DEFAULTS.retryReadOnly,
     lazyConnect: opts.lazyConnect ?? DEFAULTS.lazyConnect,
     maxReplyBytes: nonNegative("maxReplyBytes", opts.maxReplyBytes, DEFAULTS.maxReplyBytes),
+    integers,
     pool,
     sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel),
     role,

@@ -25,7 +25,7 @@
 import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
 import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
-import { openConnection } from "../connection/handshake.js";
+import type { Connector } from "../connection/connector.js";
 import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
@@ -70,6 +70,7 @@ export class PooledTransport implements Transport {
 
   constructor(
     private readonly options: ResolvedOptions,
+    private readonly connector: Connector,
     private readonly events: TransportEvents,
     /**
      * The pipelined client's pool of dedicated connections (blocking
@@ -279,8 +280,7 @@ export class PooledTransport implements Transport {
   private async openSocket(): Promise<PooledSocket> {
     let ps: PooledSocket | undefined;
     const generation = this.sockets.dialGeneration;
-    const conn = await openConnection(
-      this.options,
+    const conn = await this.connector.open(
       {
         onClose: (error, unanswered) => {
           if (ps !== undefined) this.onSocketClosed(ps, error, unanswered);

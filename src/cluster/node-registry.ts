@@ -4,6 +4,7 @@
 // the node leaves the topology. The registry watches each client's
 // connection so the cluster can refresh when a node is lost.
 import { createClient, type Client, type CloseOptions } from "../client.js";
+import type { SetupExec } from "../connection/handshake.js";
 import type { RedisError } from "../errors.js";
 import type { ResolvedClusterOptions } from "./options.js";
 import { splitAddress, type Address } from "./topology.js";
@@ -115,12 +116,11 @@ export class NodeRegistry {
     // retryReadOnly: false: a read that may have executed is retried by the
     // dispatcher, once per journey and at the slot's current owner; a node
     // client's own retry would come on top of it.
-    const client = createClient({ ...this.options.node, host, port, lazyConnect: true, retryReadOnly: false });
-    if (this.options.readFrom !== "master") {
-      // Every connection of this node (re)connects with READONLY, so it serves
-      // reads while a replica (harmless on a master: a failover may swap them).
-      client.options.verifyConnection = (exec) => exec(["READONLY"]).then(() => undefined);
-    }
+    // With readFrom other than "master", every connection of this node
+    // (re)connects with READONLY, so it serves reads while a replica
+    // (harmless on a master: a failover may swap them).
+    const route = this.options.readFrom === "master" ? undefined : { verify: (exec: SetupExec) => exec(["READONLY"]).then(() => undefined) };
+    const client = createClient({ ...this.options.node, host, port, lazyConnect: true, retryReadOnly: false }, route);
     const entry: NodeEntry = { address, host, client, role, down: false };
     client.on("ready", () => {
       entry.down = false;

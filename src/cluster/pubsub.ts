@@ -8,6 +8,7 @@
 // shard-subscribers.ts.
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import type { AnyListener, Kind } from "../pubsub/listeners.js";
+import { createConnector } from "../connection/connector.js";
 import { Subscriber, type SubscribeOptions } from "../pubsub/subscriber.js";
 import type { ClusterContext } from "./context.js";
 import { ShardSubscribers, type ShardSubscriberEvents } from "./shard-subscribers.js";
@@ -64,12 +65,15 @@ export class ClusterPubSub {
 
   private newGlobal(): Subscriber {
     const options = resolveOptions(this.ctx.options.node);
-    options.resolveAddress = async () => {
-      if (this.ctx.router.topology === undefined) await this.ctx.refresher.refresh();
-      this.globalNode = this.pickGlobalNode();
-      return splitAddress(this.globalNode);
-    };
-    return new Subscriber(options, {
+    // Each dial asks which master: the one used last while it is still a master, else the next.
+    const connector = createConnector(options, {
+      resolveAddress: async () => {
+        if (this.ctx.router.topology === undefined) await this.ctx.refresher.refresh();
+        this.globalNode = this.pickGlobalNode();
+        return splitAddress(this.globalNode);
+      },
+    });
+    return new Subscriber(options, connector, {
       ...this.events,
       disconnect: (error) => {
         // Its node may be gone: the next dial picks again, and the topology is read again.

@@ -16,6 +16,7 @@ import { ClientClosedError, RedisError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { ListenerRegistry, type AnyListener } from "../pubsub/listeners.js";
 import { PendingSubscribes } from "../pubsub/pending-subscribes.js";
+import { createConnector } from "../connection/connector.js";
 import { nameList, Subscriber, type SubscribeOptions, type SubscriberEvents } from "../pubsub/subscriber.js";
 import type { ClusterContext } from "./context.js";
 import { keySlot } from "./slots.js";
@@ -214,7 +215,8 @@ export class ShardSubscribers {
   private subscriberAt(address: Address): Subscriber {
     let sub = this.subscribers.get(address);
     if (sub === undefined) {
-      sub = new Subscriber(this.nodeOptions(address), {
+      const options = this.nodeOptions(address);
+      sub = new Subscriber(options, createConnector(options), {
         ...this.events,
         // A node we subscribe at lost its connection: the topology may have changed.
         disconnect: (error) => {

@@ -2,16 +2,30 @@
 // CLIENT SETNAME) before any user command, on every (re)connect. The whole of
 // it is bounded by connectTimeoutMs, and a socket that dies mid-handshake
 // fails the attempt (the caller backs off) instead of hanging. The owner's
-// AbortSignal ends it at once (review finding: destroy() left a dial or a
-// handshake running until connectTimeoutMs, forever with 0, and with it the
-// process).
+// AbortSignal ends it at once: a client destroyed mid-dial must not be kept
+// alive, nor keep the process alive, until connectTimeoutMs.
 import { ClientClosedError, ConnectionError, ReplyError, type RedisError } from "../errors.js";
-import type { ResolvedOptions } from "../options.js";
+import type { Socket } from "node:net";
+import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import { Request } from "../request.js";
 import { dial } from "./dial.js";
 import { RespSocket, type RespSocketEvents } from "./resp-socket.js";
+
+/** One command on a socket still being set up (a check after the handshake: ROLE, READONLY). */
+export type SetupExec = (command: Command) => Promise<Reply>;
+
+/**
+ * Where a connection goes and what it must pass, for a router above the
+ * client (Sentinel, a cluster): `resolveAddress` is asked on every dial
+ * (instead of host/port) and bounds its own time; `verify` runs after the
+ * handshake, and its rejection fails the attempt (the owner backs off).
+ */
+export interface ConnectionRoute {
+  resolveAddress?: () => Promise<ServerAddress>;
+  verify?: (exec: SetupExec, address: ServerAddress, socket: Socket) => Promise<void>;
+}
 
 export function handshakeCommands(options: ResolvedOptions): Command[] {
   const cmds: Command[] = [];
@@ -74,11 +88,12 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined):
  * ClientClosedError once `signal` aborts (the owner was closed or destroyed):
  * the socket is destroyed and every timer of the attempt cleared.
  */
-export async function openConnection(options: ResolvedOptions, events: RespSocketEvents, signal?: AbortSignal): Promise<RespSocket> {
+export async function openConnection(options: ResolvedOptions, events: RespSocketEvents, signal?: AbortSignal, route?: ConnectionRoute): Promise<RespSocket> {
   if (isAborted(signal)) throw new ClientClosedError();
-  // Sentinel (issue 11): the address may come from a resolver, asked again on
-  // every dial (it bounds its own time; connectTimeoutMs covers what follows).
-  const target = options.resolveAddress === undefined ? options : { ...options, ...(await unlessAborted(options.resolveAddress(), signal)) };
+  // The address may come from a resolver, asked again on every dial (it
+  // bounds its own time; connectTimeoutMs covers what follows).
+  const resolveAddress = route?.resolveAddress;
+  const target = resolveAddress === undefined ? options : { ...options, ...(await unlessAborted(resolveAddress(), signal)) };
   const started = Date.now();
   const socket = await dial(target, options.connectTimeoutMs, signal);
   // The owner hears of the socket's close only once it was handed over;
@@ -95,9 +110,9 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
       for (const r of unanswered) r.failConnection(error);
       lost?.(new ConnectionError("Connection lost during the handshake", "connect-failed", false, { cause: error }));
     },
-  });
+  }, options.integers);
   const cmds = handshakeCommands(options);
-  const verify = options.verifyConnection;
+  const verify = route?.verify;
   const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
   // An abort fails whichever step is waiting; the catch below destroys the socket.
   const onAbort = (): void => lost?.(new ClientClosedError());
@@ -122,8 +137,8 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
     });
     if (verify !== undefined) {
       if (isAborted(signal)) throw new ClientClosedError(); // between the two steps
-      // Sentinel (issue 11): a check after the handshake (ROLE), raced against
-      // socket loss like the handshake; a rejection fails this attempt.
+      // A check after the handshake (ROLE, READONLY), raced against socket
+      // loss like the handshake; a rejection fails this attempt.
       await new Promise<void>((resolve, reject) => {
         lost = reject;
         const exec = (command: Command): Promise<Reply> => {

@@ -4,7 +4,7 @@
 // transport keeps many requests in flight, a pooled connection one at a time.
 import type { Socket } from "node:net";
 import { ProtocolError, type ReplyError } from "../errors.js";
-import { Decoder, type Reply } from "../protocol/decode.js";
+import { Decoder, type IntegerMode, type Reply } from "../protocol/decode.js";
 import type { Encoded } from "../protocol/encode.js";
 import { RequestState, type Request } from "../request.js";
 import { Deque } from "./deque.js";
@@ -49,6 +49,7 @@ export class RespSocket {
     readonly socket: Socket,
     maxReplyBytes: number,
     private readonly events: RespSocketEvents,
+    integers: IntegerMode = "number",
   ) {
     this.decoder = new Decoder(
       {
@@ -57,6 +58,7 @@ export class RespSocket {
         onProtocolError: (error) => this.destroy(error),
       },
       maxReplyBytes,
+      integers,
     );
     socket.on("data", (chunk: Buffer) => this.decoder.write(chunk));
     socket.on("error", (err: Error) => {

@@ -2,7 +2,12 @@
 // means the server is not speaking the protocol we expect (a proxy, a module
 // overriding a command): we throw a ProtocolError naming the command rather
 // than hand the caller a value whose type lies.
-import { ProtocolError } from "../errors.js";
+//
+// Integers: the helpers declared to return a number do so in every
+// `integers` mode (a bigint or decimal-string reply is converted), and never
+// round one: an integer beyond Number.MAX_SAFE_INTEGER rejects with
+// UnsafeIntegerError, which holds the exact value (the command did run).
+import { ProtocolError, RedisError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 
 function unexpected(command: string, reply: Reply): ProtocolError {
@@ -20,13 +25,47 @@ export function toStrOrNull(command: string, reply: Reply): string | null {
   throw unexpected(command, reply);
 }
 
+/**
+ * A typed helper that returns a number got an integer reply beyond
+ * Number.MAX_SAFE_INTEGER (a counter past 2^53). It is never rounded: the
+ * command ran, and `value` holds the exact reply. command() returns such
+ * integers exactly (a bigint, in the default `integers` mode).
+ */
+export class UnsafeIntegerError extends RedisError {
+  readonly value: bigint;
+
+  constructor(command: string, value: bigint) {
+    super(
+      `${command} replied ${value}, beyond Number.MAX_SAFE_INTEGER: this helper returns a number and never rounds one (the command ran; error.value is exact). Use command() for integers this large`,
+      "EUNSAFEINTEGER",
+      true,
+    );
+    this.value = value;
+  }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const DECIMAL = /^-?\d+$/;
+
+function exactNumber(command: string, value: bigint): number {
+  if (value <= MAX_SAFE && value >= -MAX_SAFE) return Number(value);
+  throw new UnsafeIntegerError(command, value);
+}
+
+/** An integer reply as a number, whatever the `integers` option (a number, a bigint, or its decimal string). */
 export function toInt(command: string, reply: Reply): number {
+  // The decoder's numbers are always exact (bigger integers come as bigints).
   if (typeof reply === "number") return reply;
+  if (typeof reply === "bigint") return exactNumber(command, reply);
+  if (typeof reply === "string" && DECIMAL.test(reply)) return exactNumber(command, BigInt(reply));
   throw unexpected(command, reply);
 }
 
 export function toBool(command: string, reply: Reply): boolean {
   if (reply === 1 || reply === 0) return reply === 1;
+  // integers: "bigint" / "string"
+  if (reply === 1n || reply === "1") return true;
+  if (reply === 0n || reply === "0") return false;
   throw unexpected(command, reply);
 }
 

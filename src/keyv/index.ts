@@ -111,6 +111,8 @@ function isOk(reply: Reply): boolean {
 }
 
 function asCount(reply: Reply): number {
+  // A given client may use integers: "bigint" or "string"; counts are small.
+  if (typeof reply === "bigint" || (typeof reply === "string" && /^\d+$/.test(reply))) return Number(reply);
   if (typeof reply !== "number") throw new TypeError(`Expected an integer reply, got ${typeof reply}`);
   return reply;
 }

@@ -2,75 +2,83 @@
 // `queue`; the commands of one tick go out in one socket write (process.nextTick
 // runs after the microtasks of the current I/O callback, so every caller woken
 // by one chunk of replies gets its next command into the same write). The
-// receiver side lives in RespSocket. The connection's life is one explicit
-// state (see ARCHITECTURE.md), changed only by the enter*() transitions.
-import { openConnection } from "../connection/handshake.js";
-import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
+// receiver side lives in RespSocket; how the connection lives (dial, backoff,
+// loss, close) is the ConnectionOwner's. This file is the queue: what waits
+// while there is no connection, what is flushed when there is one, what a
+// lost connection's requests become, and the graceful drain under close().
+import { ConnectionOwner } from "../connection/connection-owner.js";
+import type { Connector } from "../connection/connector.js";
 import { Deque } from "../connection/deque.js";
 import type { RespSocket } from "../connection/resp-socket.js";
-import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
+import { afterAnyWrite, ClientClosedError, ConnectionError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import { RequestState, type Request } from "../request.js";
 import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 
-type State =
-  | { kind: "idle" }
-  /** abort: ends this attempt's dial and handshake at once (destroy(), close() with nothing to send, invalidate()). */
-  | { kind: "connecting"; attempt: number; abort: AbortController }
-  /** attempt: the dial that made this connection; since: when it became ready. */
-  | { kind: "ready"; conn: RespSocket; attempt: number; since: number }
-  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
-  /**
-   * close() was called: accepted commands still go out and get their replies.
-   * conn is undefined while the dial `dial` is still under way: the commands
-   * accepted before close() still go out once it connects.
-   */
-  | { kind: "closing"; conn: RespSocket; dial?: undefined }
-  | { kind: "closing"; conn: undefined; dial: Extract<State, { kind: "connecting" }> }
-  | { kind: "closed"; error: RedisError | undefined };
-
-/** How long a connection must stay up before its loss is redialled at once. */
-const STABLE_CONNECTION_MS = 1000;
-
-
 export class PipelinedTransport implements Transport {
-  private state: State = { kind: "idle" };
+  private readonly owner: ConnectionOwner;
   /** Accepted and not yet written, oldest first. Bounded by the offline queue limit or maxPending. */
   private readonly queue = new Deque<Request>();
   private flushScheduled = false;
   private readonly readyWaiters: { resolve(): void; reject(e: RedisError): void }[] = [];
   private readonly closeWaiters: (() => void)[] = [];
-  private readonly backoffDelay: (attempt: number) => number;
   private isolated: Transport | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
+    connector: Connector,
     private readonly events: TransportEvents,
     /** Dedicated connections for blocking commands and withConnection (a pooled transport). */
     private readonly createIsolated: () => Transport,
   ) {
-    this.backoffDelay = reconnectBackoff(options.reconnect);
+    this.owner = new ConnectionOwner(
+      connector,
+      { reconnect: options.reconnect },
+      {
+        socket: {
+          onDrain: () => {
+            this.flush();
+            this.endWhenSettled();
+          },
+        },
+        ready: () => {
+          for (const w of this.readyWaiters.splice(0)) w.resolve();
+          this.flush();
+        },
+        lost: (_conn, error, unanswered) => this.requeue(error, unanswered),
+        closingWith: () => this.drain(),
+        closed: (error) => this.closed(error),
+      },
+      {
+        ready: () => events.ready(),
+        disconnect: (info) => events.disconnect(info),
+        reconnecting: (info) => events.reconnecting(info),
+        error: (error) => events.error(error),
+        close: () => events.close(),
+      },
+    );
   }
 
   get status(): ClientStatus {
-    switch (this.state.kind) {
+    const st = this.owner.state;
+    switch (st.kind) {
       case "backoff":
         return "reconnecting";
       case "connecting":
-        return this.state.attempt > 0 ? "reconnecting" : "connecting";
+        return st.attempt > 0 ? "reconnecting" : "connecting";
       default:
-        return this.state.kind;
+        return st.kind;
     }
   }
 
   connect(): Promise<void> {
-    const st = this.state;
+    const st = this.owner.state;
     if (st.kind === "ready") return Promise.resolve();
-    if (st.kind === "closed" || st.kind === "closing") return Promise.reject(st.kind === "closed" && st.error ? st.error : closedError());
+    if (st.kind === "closed" || st.kind === "closing") return Promise.reject(st.kind === "closed" && st.error ? st.error : new ClientClosedError());
     return new Promise((resolve, reject) => {
       this.readyWaiters.push({ resolve, reject });
-      if (st.kind === "idle") void this.enterConnecting(0);
+      this.owner.connect();
     });
   }
 
@@ -82,7 +90,7 @@ export class PipelinedTransport implements Transport {
       this.dedicated().send(req);
       return;
     }
-    const st = this.state;
+    const st = this.owner.state;
     switch (st.kind) {
       case "ready":
         if (this.queue.length + st.conn.inflightCount >= this.options.maxPending) {
@@ -101,7 +109,7 @@ export class PipelinedTransport implements Transport {
         return;
       default:
         this.enqueueOffline(req);
-        if (st.kind === "idle") void this.enterConnecting(0);
+        this.owner.connect();
     }
   }
 
@@ -118,7 +126,7 @@ export class PipelinedTransport implements Transport {
       return;
     }
     const reqs = group.requests;
-    const st = this.state;
+    const st = this.owner.state;
     switch (st.kind) {
       case "ready":
         if (this.queue.length + st.conn.inflightCount + reqs.length > this.options.maxPending) {
@@ -146,7 +154,7 @@ export class PipelinedTransport implements Transport {
     }
     for (const r of reqs) this.queue.push(r);
     if (st.kind === "ready") this.scheduleFlush();
-    else if (st.kind === "idle") void this.enterConnecting(0);
+    else this.owner.connect();
   }
 
   withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
@@ -154,56 +162,25 @@ export class PipelinedTransport implements Transport {
   }
 
   close(): Promise<void> {
-    const st = this.state;
     const isolated = this.isolated?.close() ?? Promise.resolve();
+    const st = this.owner.state;
     if (st.kind === "closed") return isolated;
     const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    if (st.kind === "ready") {
-      this.enterClosing(st.conn);
-    } else if (st.kind === "connecting") {
-      this.state = { kind: "closing", conn: undefined, dial: st };
-      // Nothing accepted to send: the dial is for nobody; end it now, not at connectTimeoutMs.
-      this.queue.retain((r) => r.state !== RequestState.Settled);
-      if (this.queue.length === 0) st.abort.abort();
-    } else if (st.kind !== "closing") {
-      this.enterClosed(undefined);
-    }
+    // Dialing with nothing accepted to send: the dial is for nobody; end it now, not at connectTimeoutMs.
+    this.queue.retain((r) => r.state !== RequestState.Settled);
+    this.owner.close(this.queue.length > 0);
+    this.drain();
     return Promise.all([done, isolated]).then(() => undefined);
   }
 
   destroy(): void {
-    const st = this.state;
     this.isolated?.destroy();
-    if (st.kind === "closed") return;
-    if (st.kind === "ready" || st.kind === "closing") {
-      for (const r of st.conn?.abandon() ?? []) r.failClosed();
-    }
-    // A dial or handshake under way must not keep the process alive until connectTimeoutMs.
-    if (st.kind === "connecting") st.abort.abort();
-    else if (st.kind === "closing" && st.conn === undefined) st.dial.abort.abort();
-    this.enterClosed(undefined);
+    for (const r of this.owner.destroy()) r.failClosed();
   }
 
-  /**
-   * The server changed (a Sentinel failover). Ready: drop the socket as if it
-   * had died (writes in flight fail with maybeExecuted, reads retry once) and
-   * reconnect at once. Backing off: dial now. Connecting: the attempt under
-   * way may target the old server; start a fresh one (the old one is
-   * abandoned when it settles).
-   */
   invalidate(): void {
     this.isolated?.invalidate?.();
-    const st = this.state;
-    if (st.kind === "ready") {
-      const cause = new ConnectionError("The server changed (failover); reconnecting", "socket-closed", true);
-      this.onConnectionLost(st.conn, cause, st.conn.abandon());
-    } else if (st.kind === "backoff") {
-      clearTimeout(st.timer);
-      void this.enterConnecting(st.attempt);
-    } else if (st.kind === "connecting") {
-      st.abort.abort(); // it may target the old server
-      void this.enterConnecting(st.attempt);
-    }
+    this.owner.invalidate(new ConnectionError("The server changed (failover); reconnecting", "socket-closed", true));
   }
 
   poolStats(): PoolStats {
@@ -250,172 +227,20 @@ export class PipelinedTransport implements Transport {
   };
 
   private flush(): void {
-    const st = this.state;
-    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn === undefined || st.conn.needsDrain || this.queue.length === 0) return;
-    st.conn.writeQueue(this.queue);
+    const conn = this.owner.conn;
+    if (conn === undefined || conn.needsDrain || this.queue.length === 0) return;
+    conn.writeQueue(this.queue);
   }
 
-  // ---- transitions -------------------------------------------------------
-
-  private async enterConnecting(attempt: number): Promise<void> {
-    const st: State = { kind: "connecting", attempt, abort: new AbortController() };
-    this.state = st;
-    let conn: RespSocket;
-    try {
-      conn = await openConnection(
-        this.options,
-        {
-          onClose: (error, unanswered) => this.onConnectionLost(conn, error, unanswered),
-          onDrain: () => {
-            this.flush();
-            this.endWhenSettled(conn);
-          },
-        },
-        st.abort.signal,
-      );
-    } catch (err) {
-      if (this.state !== st) {
-        // Closed or destroyed while dialing; a close() that waited for this dial ends now.
-        if (this.closingAfter(st)) this.enterClosed(undefined);
-        return;
-      }
-      const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
-      // enterClosed(error) reports a fatal error itself: once.
-      if (isFatalConnectError(error)) {
-        this.enterClosed(error);
-        return;
-      }
-      this.enterBackoff(attempt + 1, error, () => this.emitError(error));
-      return;
-    }
-    if (this.state !== st) {
-      if (this.closingAfter(st)) this.enterClosing(conn);
-      else conn.abandon();
-      return;
-    }
-    this.enterReady(conn, attempt);
-  }
-
-  /** Is the client closing and waiting for the dial `dial`? */
-  private closingAfter(dial: State): boolean {
-    return this.state.kind === "closing" && this.state.dial === dial;
-  }
-
-  private enterClosing(conn: RespSocket): void {
-    this.state = { kind: "closing", conn };
-    this.flush(); // accepted commands still go out; close() waits for their replies
-    this.endWhenSettled(conn);
-  }
+  // ---- what the owner's transitions mean for the queue ------------------------
 
   /**
-   * Closing: once every accepted command has settled, end the socket. We
-   * wait for the callers, not for the socket: a command that timed out keeps
-   * its FIFO slot and its reply may never come (a hung server), and a queue
-   * that cannot be written (a server that stopped reading) may never drain.
-   * A socket still owing replies or bytes is destroyed instead of ended.
+   * The connection died. Written and unanswered: it may have run. Reads are
+   * retried once, first in line after the reconnect; writes never are.
    */
-  private endWhenSettled(conn: RespSocket): void {
-    const st = this.state;
-    if (st.kind !== "closing" || st.conn !== conn) return;
-    this.queue.retain((r) => r.state !== RequestState.Settled);
-    const waiting = [...this.queue.toArray(), ...conn.unsettledInflight()];
-    if (waiting.length > 0) {
-      void Promise.allSettled(waiting.map((r) => r.promise)).then(() => this.endWhenSettled(conn));
-    } else if (conn.inflightCount === 0 && !conn.needsDrain) {
-      conn.end();
-    } else {
-      conn.destroy();
-    }
-  }
-
-  private enterReady(conn: RespSocket, attempt: number): void {
-    const st: State = { kind: "ready", conn, attempt, since: Date.now() };
-    this.state = st;
-    for (const w of this.readyWaiters.splice(0)) w.resolve();
-    this.announce(st, [() => this.events.ready()]);
-    this.flush();
-  }
-
-  /**
-   * Wait the backoff delay, then dial. `first`: the events of what led here
-   * (a loss, a failed dial), emitted after the new state is committed and
-   * before `reconnecting`.
-   */
-  private enterBackoff(attempt: number, cause: RedisError, first?: () => void): void {
-    const exhausted = reconnectExhausted(this.options.reconnect, attempt, cause);
-    if (exhausted !== undefined) {
-      this.enterClosed(exhausted, first);
-      return;
-    }
-    const delayMs = this.backoffDelay(attempt);
-    const st: State = { kind: "backoff", attempt, timer: setTimeout(() => void this.enterConnecting(attempt), delayMs) };
-    this.state = st;
-    this.announce(st, [first, () => this.events.reconnecting({ attempt, delayMs })]);
-  }
-
-  /** A proven connection was lost: dial again at once (attempt 1, no delay). */
-  private redialNow(cause: RedisError, first: () => void): void {
-    const exhausted = reconnectExhausted(this.options.reconnect, 1, cause);
-    if (exhausted !== undefined) {
-      this.enterClosed(exhausted, first);
-      return;
-    }
-    void this.enterConnecting(1);
-    this.announce(this.state, [first, () => this.events.reconnecting({ attempt: 1, delayMs: 0 })]);
-  }
-
-  private enterClosed(error: RedisError | undefined, first?: () => void): void {
-    const st = this.state;
-    if (st.kind === "closed") return;
-    if (st.kind === "backoff") clearTimeout(st.timer);
-    const closed: State = { kind: "closed", error };
-    this.state = closed;
-    for (const r of this.queue.drain()) {
-      // A read re-queued for its retry was written once: it may have run (same rule as the pooled waiters).
-      if (error) r.fail(afterAnyWrite(error, r.everWritten));
-      else r.failClosed();
-    }
-    for (const w of this.readyWaiters.splice(0)) w.reject(error ?? closedError());
-    // The client is closed whatever a listener does: every event of the transition is told.
-    first?.();
-    if (error) this.emitError(error);
-    this.events.close();
-    for (const resolve of this.closeWaiters.splice(0)) resolve();
-  }
-
-  /**
-   * Emit the events of the transition that committed `st`, in order, while
-   * `st` is still the state: a listener may close or destroy the client, and
-   * then the rest of the story is no longer true.
-   */
-  private announce(st: State, emits: readonly ((() => void) | undefined)[]): void {
-    for (const emit of emits) {
-      if (this.state !== st) return;
-      emit?.();
-    }
-  }
-
-  private onConnectionLost(conn: RespSocket, error: Error | undefined, unanswered: Request[]): void {
-    const st = this.state;
-    if ((st.kind !== "ready" && st.kind !== "closing") || st.conn !== conn) {
-      for (const r of unanswered) r.failConnection(error);
-      return;
-    }
-    const protocol = error instanceof ProtocolError;
-    const reason = st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed";
-    const told = (): void => {
-      this.events.disconnect({ reason, error });
-      if (protocol) this.emitError(error);
-    };
-    if (st.kind === "closing") {
-      for (const r of unanswered) r.failConnection(error);
-      this.enterClosed(undefined, told);
-      return;
-    }
-    // Written and unanswered: it may have run. Reads are retried once, first
-    // in line after the reconnect; writes never are.
+  private requeue(error: Error | undefined, unanswered: Request[]): void {
     const retry: Request[] = [];
-    const canRetry = this.options.retryReadOnly && this.options.reconnect !== false;
+    const canRetry = this.options.retryReadOnly && this.owner.state.kind !== "closed" && this.owner.state.kind !== "closing";
     for (const r of unanswered) {
       if (r.state === RequestState.Settled) continue;
       if (canRetry && r.readOnly && !r.retried) {
@@ -427,27 +252,44 @@ export class PipelinedTransport implements Transport {
       }
     }
     for (let i = retry.length - 1; i >= 0; i--) this.queue.unshift(retry[i] as Request);
-    if (this.options.reconnect === false) {
-      this.enterClosed(new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error }), told);
-      return;
+  }
+
+  /** Closing with a connection: accepted commands still go out; the socket ends once their callers have settled. */
+  private drain(): void {
+    this.flush();
+    this.endWhenSettled();
+  }
+
+  /**
+   * Closing: once every accepted command has settled, end the socket. We
+   * wait for the callers, not for the socket: a command that timed out keeps
+   * its FIFO slot and its reply may never come (a hung server), and a queue
+   * that cannot be written (a server that stopped reading) may never drain.
+   * A socket still owing replies or bytes is destroyed instead of ended.
+   */
+  private endWhenSettled(): void {
+    const st = this.owner.state;
+    if (st.kind !== "closing" || st.conn === undefined) return;
+    const conn = st.conn;
+    this.queue.retain((r) => r.state !== RequestState.Settled);
+    const waiting = [...this.queue.toArray(), ...conn.unsettledInflight()];
+    if (waiting.length > 0) {
+      void Promise.allSettled(waiting.map((r) => r.promise)).then(() => this.endWhenSettled());
+    } else if (conn.inflightCount === 0 && !conn.needsDrain) {
+      conn.end();
+    } else {
+      conn.destroy();
     }
-    // A connection that lived a while earns an immediate redial; one that died
-    // right after its handshake (a server that accepts and drops, a crash
-    // loop) continues the backoff where its dial left it, or a server with
-    // no handshake to fail would be redialled in a tight loop.
-    if (Date.now() - st.since < STABLE_CONNECTION_MS) this.enterBackoff(st.attempt + 1, lostError(error), told);
-    else this.redialNow(lostError(error), told);
   }
 
-  private emitError(error: RedisError): void {
-    this.events.error(error);
+  /** The owner is closed for good: nothing queued can be sent any more. */
+  private closed(error: RedisError | undefined): void {
+    for (const r of this.queue.drain()) {
+      // A read re-queued for its retry was written once: it may have run (same rule as the pooled waiters).
+      if (error) r.fail(afterAnyWrite(error, r.everWritten));
+      else r.failClosed();
+    }
+    for (const w of this.readyWaiters.splice(0)) w.reject(error ?? new ClientClosedError());
+    for (const resolve of this.closeWaiters.splice(0)) resolve();
   }
-}
-
-function closedError(): RedisError {
-  return new ClientClosedError();
-}
-
-function lostError(cause: Error | undefined): RedisError {
-  return cause instanceof RedisError ? cause : new ConnectionError("Connection lost right after it was set up", "socket-closed", false, { cause });
 }

@@ -18,13 +18,17 @@
 // names are sent one SSUBSCRIBE per hash slot (the server refuses one that
 // spans slots on a cluster node), and a cluster node may end a shard
 // subscription by itself (an unsolicited "sunsubscribe" when the slot moves
-// away): the owner hears of it through `shardDropped` (issue 10).
+// away): the owner hears of it through `shardDropped`.
+//
+// How the connection lives (dial, backoff, loss) is the ConnectionOwner's; a
+// connection proves itself once every subscription of its resubscribe is
+// confirmed.
 import calculateSlot from "cluster-key-slot";
-import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
+import { ConnectionOwner } from "../connection/connection-owner.js";
+import type { Connector } from "../connection/connector.js";
 import { Deque } from "../connection/deque.js";
-import { openConnection } from "../connection/handshake.js";
 import type { RespSocket } from "../connection/resp-socket.js";
-import { ClientClosedError, ConnectionError, ProtocolError, RedisError, ReplyError } from "../errors.js";
+import { ClientClosedError, ConnectionError, RedisError, ReplyError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import { encodeCommand } from "../protocol/encode.js";
@@ -78,50 +82,50 @@ interface Op {
   done?: (error?: ReplyError) => void;
 }
 
-type State =
-  | { kind: "idle" }
-  /** abort: ends this attempt's dial at once (close, destroy, invalidate). */
-  | { kind: "connecting"; attempt: number; abort: AbortController }
-  | { kind: "ready"; conn: RespSocket }
-  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
-  | { kind: "closed"; error: RedisError | undefined };
-
-
 export class Subscriber {
-  private state: State = { kind: "idle" };
+  private readonly owner: ConnectionOwner;
   private readonly wanted = new ListenerRegistry();
   /** Confirmed on the current socket. */
   private readonly active: Record<Kind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   private readonly ops = new Deque<Op>();
   private readonly pending = new PendingSubscribes();
-  private readonly backoffDelay: (attempt: number) => number;
   private everReady = false;
-  /**
-   * Connections lost in a row before one proved itself (its subscriptions
-   * confirmed). The first loss redials at once; after that the backoff
-   * applies, so a server that accepts and drops at once cannot make us spin.
-   */
-  private lossStreak = 0;
 
   constructor(
     private readonly options: ResolvedOptions,
+    connector: Connector,
     private readonly events: SubscriberEvents,
   ) {
-    this.backoffDelay = reconnectBackoff(options.reconnect);
-    // Sentinel (issue 11): the client's transports hear of a failover through
-    // Transport.invalidate(); this connection through the same options hook
-    // its dials use.
-    options.serverChanged?.add(this.invalidate);
+    this.owner = new ConnectionOwner(
+      connector,
+      { reconnect: options.reconnect, what: "Subscriber could not connect" },
+      {
+        socket: { onPush: this.onPush, onPushError: this.onPushError },
+        ready: (conn) => this.resubscribe(conn),
+        lost: () => this.forgetSocket(),
+        closed: (error) => {
+          for (const op of this.ops.drain()) op.done?.();
+          this.pending.rejectAll(error ?? new ClientClosedError());
+        },
+        // Nothing to resubscribe: dial again on the next subscribe.
+        wanted: () => this.hasWork,
+      },
+      {
+        disconnect: (info) => events.disconnect(info.error),
+        reconnecting: (info) => events.reconnecting(info),
+        error: (error) => events.error(error),
+      },
+    );
   }
 
   /** Closed for good: by close()/destroy(), or by itself (reconnect attempts exhausted, a fatal dial error). */
   get closed(): boolean {
-    return this.state.kind === "closed";
+    return this.owner.state.kind === "closed";
   }
 
   /** Wants subscriptions but has no connection now (dialing, or backing off). */
   get down(): boolean {
-    const k = this.state.kind;
+    const k = this.owner.state.kind;
     return this.hasWork && (k === "connecting" || k === "backoff");
   }
 
@@ -131,7 +135,7 @@ export class Subscriber {
   }
 
   subscribe(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
-    const st = this.state;
+    const st = this.owner.state;
     if (st.kind === "closed") {
       return Promise.reject(st.error ?? new ClientClosedError());
     }
@@ -144,7 +148,7 @@ export class Subscriber {
     }
     const fresh = this.wanted.add(kind, list, listener, options?.returnBuffers === true);
     if (st.kind === "ready" && fresh.length > 0) this.send(st.conn, { kind, subscribe: true, names: fresh, next: 0 });
-    if (st.kind === "idle") void this.enterConnecting(0);
+    this.owner.connect();
     const pending = new Set(list.filter((n) => !this.active[kind].has(n)));
     if (pending.size === 0) return Promise.resolve();
     // On timeout: a caller told "failed" must not keep receiving messages.
@@ -161,7 +165,7 @@ export class Subscriber {
     }
     const gone = this.wanted.remove(kind, list, listener);
     for (const name of gone) this.pending.settled(kind, name);
-    const st = this.state;
+    const st = this.owner.state;
     if (st.kind !== "ready" || gone.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.send(st.conn, { kind, subscribe: false, names: gone, next: 0, done: () => resolve() }));
   }
@@ -177,31 +181,18 @@ export class Subscriber {
   }
 
   destroy(): void {
-    const st = this.state;
-    if (st.kind === "closed") return;
-    if (st.kind === "ready") st.conn.abandon();
-    this.enterClosed(undefined);
+    this.owner.destroy();
   }
 
   /**
-   * Sentinel (issue 11): the server changed (a failover). Drop the socket as
-   * if it had died (the application hears 'subscriber-disconnect', then
-   * 'resubscribed' from the new server); a dial under way may target the old
-   * server, so it starts again; a backoff ends now.
+   * The server changed (a Sentinel failover). Drop the socket as if it had
+   * died (the application hears 'subscriber-disconnect', then 'resubscribed'
+   * from the new server); a dial under way may target the old server, so it
+   * starts again; a backoff ends now.
    */
-  readonly invalidate = (): void => {
-    const st = this.state;
-    if (st.kind === "ready") {
-      st.conn.abandon(); // its close is not reported: we report it here
-      this.onConnectionLost(st.conn, new ConnectionError("The server changed (failover); resubscribing", "socket-closed", false));
-    } else if (st.kind === "backoff") {
-      clearTimeout(st.timer);
-      void this.enterConnecting(st.attempt);
-    } else if (st.kind === "connecting") {
-      st.abort.abort();
-      void this.enterConnecting(st.attempt);
-    }
-  };
+  invalidate(): void {
+    this.owner.invalidate(new ConnectionError("The server changed (failover); resubscribing", "socket-closed", false));
+  }
 
   // ---- the wire --------------------------------------------------------------
 
@@ -304,42 +295,10 @@ export class Subscriber {
     return !this.wanted.isEmpty || this.pending.size > 0;
   }
 
-  // ---- transitions -------------------------------------------------------------
+  // ---- what a new or lost connection means for the subscriptions --------------
 
-  private async enterConnecting(attempt: number): Promise<void> {
-    const st: State = { kind: "connecting", attempt, abort: new AbortController() };
-    this.state = st;
-    let conn: RespSocket;
-    try {
-      conn = await openConnection(
-        this.options,
-        {
-          onClose: (error) => this.onConnectionLost(conn, error),
-          onPush: this.onPush,
-          onPushError: this.onPushError,
-        },
-        st.abort.signal,
-      );
-    } catch (err) {
-      if (this.state !== st) return; // closed while dialing
-      const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
-      this.events.error(error);
-      // A listener may have closed the client: the transition is then theirs
-      // (review finding: the backoff timer replaced the closed state).
-      if (this.state !== st) return;
-      if (isFatalConnectError(error)) this.enterClosed(error);
-      else this.enterBackoff(attempt + 1, error);
-      return;
-    }
-    if (this.state !== st) {
-      conn.abandon();
-      return;
-    }
-    this.enterReady(conn);
-  }
-
-  private enterReady(conn: RespSocket): void {
-    this.state = { kind: "ready", conn };
+  /** A new connection: subscribe everything wanted; it proves itself once all is confirmed. */
+  private resubscribe(conn: RespSocket): void {
     conn.setPushReturnBuffers(true); // payloads stay binary-safe; text listeners get UTF-8 strings
     const reconnect = this.everReady;
     this.everReady = true;
@@ -348,8 +307,8 @@ export class Subscriber {
     const shardChannels = this.wanted.names("shard");
     let outstanding = 1;
     const oneDone = (): void => {
-      if (--outstanding !== 0 || this.state.kind !== "ready" || this.state.conn !== conn) return;
-      this.lossStreak = 0;
+      if (--outstanding !== 0 || this.owner.conn !== conn) return;
+      this.owner.proven(conn);
       if (reconnect) {
         // What the server confirmed (a name it refused is no longer wanted).
         this.events.resubscribed({
@@ -374,58 +333,14 @@ export class Subscriber {
     oneDone();
   }
 
-  private enterBackoff(attempt: number, cause: RedisError): void {
-    const exhausted = reconnectExhausted(this.options.reconnect, attempt, cause, "Subscriber could not connect");
-    if (exhausted !== undefined) {
-      this.enterClosed(exhausted);
-      return;
-    }
-    const delayMs = this.backoffDelay(attempt);
-    const timer = setTimeout(() => void this.enterConnecting(attempt), delayMs);
-    this.state = { kind: "backoff", attempt, timer };
-    this.events.reconnecting({ attempt, delayMs });
-  }
-
-  private onConnectionLost(conn: RespSocket, error: Error | undefined): void {
-    const st = this.state;
-    if (st.kind !== "ready" || st.conn !== conn) return;
+  /**
+   * The socket is gone: nothing is confirmed any more. Unsubscribes are as
+   * good as done (a new socket starts with nothing); subscribes are sent
+   * again from `wanted` on the next socket.
+   */
+  private forgetSocket(): void {
     for (const names of Object.values(this.active)) names.clear();
-    // Unsubscribes are as good as done (a new socket starts with nothing);
-    // subscribes are sent again from `wanted` on the next socket.
     for (const op of this.ops.drain()) if (!op.subscribe) op.done?.();
-    // Listeners run mid-transition and may close or destroy the client: after
-    // each one, go on only if the state is still ours (review finding: a
-    // 'subscriber-disconnect' listener calling close() was followed by a
-    // resubscribe). Meanwhile the dead socket is no longer the current one:
-    // a subscribe() made by a listener waits for the next socket.
-    const between: State = { kind: "connecting", attempt: 0, abort: new AbortController() };
-    this.state = between;
-    this.events.disconnect(error);
-    if (this.state !== between) return;
-    if (error instanceof ProtocolError) this.events.error(error);
-    if (this.state !== between) return;
-    if (this.options.reconnect === false) {
-      this.enterClosed(new ConnectionError("Subscriber connection lost and reconnect is disabled", "socket-closed", false, { cause: error }));
-      return;
-    }
-    if (!this.hasWork) {
-      this.state = { kind: "idle" }; // nothing to resubscribe: dial again on the next subscribe
-      return;
-    }
-    const attempt = this.lossStreak++;
-    if (attempt === 0) void this.enterConnecting(0);
-    else this.enterBackoff(attempt, new ConnectionError("Subscriber connection lost", "socket-closed", false, { cause: error }));
-  }
-
-  private enterClosed(error: RedisError | undefined): void {
-    const st = this.state;
-    if (st.kind === "closed") return;
-    if (st.kind === "backoff") clearTimeout(st.timer);
-    if (st.kind === "connecting") st.abort.abort(); // a dial under way must not keep the process alive
-    this.state = { kind: "closed", error };
-    this.options.serverChanged?.delete(this.invalidate);
-    for (const op of this.ops.drain()) op.done?.();
-    this.pending.rejectAll(error ?? new ClientClosedError());
   }
 }
 

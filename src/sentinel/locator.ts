@@ -1,4 +1,4 @@
-// Finding the data node through the sentinels (issue 11), and checking it.
+// Finding the data node through the sentinels, and checking it.
 //
 // resolve(): ask the sentinels in turn (SENTINEL GET-MASTER-ADDR-BY-NAME, or
 // SENTINEL REPLICAS for role "replica"), each on a fresh connection bounded
@@ -15,7 +15,8 @@
 import net from "node:net";
 import { openConnection } from "../connection/handshake.js";
 import { ConnectionError, ReplyError, SentinelError } from "../errors.js";
-import type { ResolvedOptions, ServerAddress, SetupExec } from "../options.js";
+import type { SetupExec } from "../connection/handshake.js";
+import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import { Request } from "../request.js";
@@ -38,8 +39,6 @@ export function sentinelConnectionOptions(base: ResolvedOptions, sentinel: Resol
     tls: sentinel.tls,
     connectTimeoutMs: sentinel.timeoutMs,
     sentinel: undefined,
-    resolveAddress: undefined,
-    verifyConnection: undefined,
   };
 }
 

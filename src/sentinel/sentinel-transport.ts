@@ -1,16 +1,16 @@
-// A client behind Sentinel (issue 11). It sits above the transports, as the
-// architecture asks: the transports stay unaware of sentinels. Two hooks go on
-// the client's resolved options before any transport exists (so every socket
-// any of them opens, pooled, pipelined, dedicated or pub/sub, uses them):
-//   resolveAddress     -> ask the sentinels on every (re)connect
-//   verifyConnection   -> ROLE after the handshake; a wrong role fails the
-//                         attempt and the transport goes back to the sentinels
-//                         after its backoff
+// A client behind Sentinel. It sits above the transports, which stay unaware
+// of sentinels: it hands the client a connection route that every socket the
+// client opens (pooled, pipelined, dedicated or pub/sub) dials through:
+//   resolveAddress -> ask the sentinels on every (re)connect
+//   verify         -> ROLE after the handshake; a wrong role fails the
+//                     attempt and the owner goes back to the sentinels after
+//                     its backoff
 // and one watcher listens to the sentinels' events. On a failover it calls
-// invalidate() on the transport: the pipelined one drops its socket and
+// invalidate() on the transport (the pipelined one drops its socket and
 // reconnects at once, the pooled one drops idle sockets and never reuses the
-// ones out on loan; the pub/sub subscriber, which is no transport, hears it
-// through options.serverChanged and resubscribes on the new server.
+// ones out on loan) and tells `serverChanged` (the client's pub/sub
+// subscriber resubscribes on the new server).
+import type { ConnectionRoute } from "../connection/handshake.js";
 import { SentinelError } from "../errors.js";
 import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Request } from "../request.js";
@@ -24,12 +24,15 @@ export class SentinelTransport implements Transport {
   private readonly locator: SentinelLocator;
   private readonly watcher: SentinelWatcher;
   private readonly role: "master" | "replica";
-  private readonly serverChanged = new Set<() => void>();
+  /** How every connection of the client reaches the data node. */
+  readonly route: ConnectionRoute;
 
-  /** Installs the hooks on `options` (the client's own object): build the transport after this. */
+  /** Build the transport with `route`, then wrap() it. */
   constructor(
     options: ResolvedOptions,
     private readonly events: TransportEvents,
+    /** The server changed (a failover): connections that are no transport (the subscriber) follow. */
+    private readonly serverChanged: () => void,
   ) {
     const sentinel = options.sentinel;
     if (sentinel === undefined) throw new TypeError("SentinelTransport needs the sentinel option");
@@ -48,13 +51,13 @@ export class SentinelTransport implements Transport {
         active: () => this.inner?.status !== "closed",
       },
     );
-    options.resolveAddress = () => {
-      this.watcher.start(); // first dial: start listening too
-      return this.locator.resolve();
+    this.route = {
+      resolveAddress: () => {
+        this.watcher.start(); // first dial: start listening too
+        return this.locator.resolve();
+      },
+      verify: (exec, address, socket) => this.locator.verify(exec, address, socket),
     };
-    options.verifyConnection = (exec, address, socket) => this.locator.verify(exec, address, socket);
-    // The pub/sub subscriber (not a transport) registers here; invalidate() tells it too.
-    options.serverChanged = this.serverChanged;
   }
 
   /** The data transport, built with the hooked options. Returns this. */
@@ -100,7 +103,7 @@ export class SentinelTransport implements Transport {
 
   invalidate(): void {
     this.inner?.invalidate?.();
-    for (const listener of [...this.serverChanged]) listener();
+    this.serverChanged();
   }
 
   poolStats(): PoolStats {
