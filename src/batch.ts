@@ -43,7 +43,7 @@ export function validateBatch(commands: readonly Command[]): void {
 export function toResult(outcome: PromiseSettledResult<Reply>): BatchResult {
   if (outcome.status === "fulfilled") return outcome.value;
   const reason: unknown = outcome.reason;
-  return reason instanceof RedisError ? reason : new RedisError("Command failed", "EUNKNOWN", true, { cause: reason });
+  return reason instanceof RedisError ? reason : new RedisError("Command failed", "ERR_RESPITE_UNKNOWN", true, { cause: reason });
 }
 
 /**

@@ -2,13 +2,30 @@
 // (`code`, `maybeExecuted`, `reason`) so callers branch on fields, never on
 // message text. Messages name commands, never their arguments, and never a
 // password (arguments may hold secrets: AUTH, HELLO, MIGRATE ... AUTH).
+//
+// Codes are respite's own (ERR_RESPITE_*), never Node's (ETIMEDOUT means a
+// socket's timeout to Node code; ours is a command's deadline); a ReplyError
+// keeps the server's own code (ERR, WRONGTYPE, MOVED ...).
+//
+// `instanceof` works across two installed copies of respite (a library and
+// the application each with its own): every error carries, under a
+// Symbol.for key shared by all copies, the names of its classes, and each
+// class checks that list as well as its own prototype chain.
 
 export interface RedisErrorOptions {
   cause?: unknown;
 }
 
+const KINDS = Symbol.for("respite.error.kinds");
+
 /** Base class of every error respite rejects with. */
 export class RedisError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const kinds = typeof value === "object" && value !== null ? (value as { [KINDS]?: unknown })[KINDS] : undefined;
+    return Array.isArray(kinds) && kinds.includes(this.name);
+  }
+
   /** A stable machine-readable code. */
   readonly code: string;
   /**
@@ -23,6 +40,9 @@ export class RedisError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.maybeExecuted = maybeExecuted;
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === "function" && c !== Error; c = Object.getPrototypeOf(c)) kinds.push((c as { name: string }).name);
+    Object.defineProperty(this, KINDS, { value: kinds, enumerable: false });
   }
 }
 
@@ -63,7 +83,7 @@ export class ConnectionError extends RedisError {
   readonly reason: ConnectionErrorReason;
 
   constructor(message: string, reason: ConnectionErrorReason, maybeExecuted: boolean, options?: RedisErrorOptions) {
-    super(message, "ECONNECTION", maybeExecuted, options);
+    super(message, "ERR_RESPITE_CONNECTION", maybeExecuted, options);
     this.reason = reason;
   }
 }
@@ -74,7 +94,7 @@ export class TimeoutError extends RedisError {
   readonly command: string;
 
   constructor(command: string, timeoutMs: number, maybeExecuted: boolean) {
-    super(`${command} timed out after ${timeoutMs} ms`, "ETIMEDOUT", maybeExecuted);
+    super(`${command} timed out after ${timeoutMs} ms`, "ERR_RESPITE_TIMEOUT", maybeExecuted);
     this.timeoutMs = timeoutMs;
     this.command = command;
   }
@@ -85,7 +105,7 @@ export class AbortError extends RedisError {
   readonly command: string;
 
   constructor(command: string, maybeExecuted: boolean, options?: RedisErrorOptions) {
-    super(`${command} was aborted`, "ABORT_ERR", maybeExecuted, options);
+    super(`${command} was aborted`, "ERR_RESPITE_ABORTED", maybeExecuted, options);
     this.command = command;
   }
 }
@@ -93,14 +113,14 @@ export class AbortError extends RedisError {
 /** The server sent bytes that are not valid RESP, or a reply nobody asked for. Fatal for that socket. */
 export class ProtocolError extends RedisError {
   constructor(message: string, options?: RedisErrorOptions) {
-    super(message, "EPROTOCOL", true, options);
+    super(message, "ERR_RESPITE_PROTOCOL", true, options);
   }
 }
 
 /** The client was closed (close() or destroy()) before the command could complete. */
 export class ClientClosedError extends RedisError {
   constructor(maybeExecuted = false) {
-    super("The client is closed", "ECLIENTCLOSED", maybeExecuted);
+    super("The client is closed", "ERR_RESPITE_CLIENT_CLOSED", maybeExecuted);
   }
 }
 
@@ -114,7 +134,7 @@ export class QueueFullError extends RedisError {
   readonly limit: number;
 
   constructor(queue: "offline" | "pending", limit: number) {
-    super(`The ${queue} queue is full (limit ${limit})`, "EQUEUEFULL", false);
+    super(`The ${queue} queue is full (limit ${limit})`, "ERR_RESPITE_QUEUE_FULL", false);
     this.queue = queue;
     this.limit = limit;
   }
@@ -126,7 +146,7 @@ export class PoolTimeoutError extends RedisError {
 
   /** maybeExecuted: only for a read that waited again after its socket died (it was written once). */
   constructor(timeoutMs: number, maybeExecuted = false) {
-    super(`No pooled connection became free within ${timeoutMs} ms`, "EPOOLTIMEOUT", maybeExecuted);
+    super(`No pooled connection became free within ${timeoutMs} ms`, "ERR_RESPITE_POOL_TIMEOUT", maybeExecuted);
     this.timeoutMs = timeoutMs;
   }
 }
@@ -148,18 +168,18 @@ export function afterAnyWrite(error: RedisError, written: boolean): RedisError {
 /** EXEC returned nil: a WATCHed key changed, so the transaction did not run. */
 export class WatchError extends RedisError {
   constructor() {
-    super("Transaction aborted: a watched key changed", "EWATCH", false);
+    super("Transaction aborted: a watched key changed", "ERR_RESPITE_WATCH", false);
   }
 }
 
 /** A command was sent on a withConnection() connection after its callback had finished: the socket went back to the pool. */
 export class ConnectionReleasedError extends RedisError {
   constructor() {
-    super("The connection was released when its withConnection() callback finished", "ERELEASED", false);
+    super("The connection was released when its withConnection() callback finished", "ERR_RESPITE_RELEASED", false);
   }
 }
 
-/** Sentinel (issue 11): why the sentinels could not hand us a usable data node. */
+/** Why the sentinels could not hand us a usable data node. */
 export type SentinelErrorKind =
   /** Every sentinel answered, and none knows a master by that name: the client stops (no retry loop). */
   | "unknown-master"
@@ -173,7 +193,7 @@ export type SentinelErrorKind =
   | "wrong-role";
 
 /**
- * Sentinel (issue 11): finding the data node failed. A ConnectionError, so
+ * Finding the data node through Sentinel failed. A ConnectionError, so
  * transports treat it as any dial failure; `reason` is "handshake-failed" or
  * "auth-failed" (the client stops) for the kinds retrying cannot fix, and
  * "connect-failed" (backoff, then ask the sentinels again) for the others.
@@ -187,7 +207,7 @@ export class SentinelError extends ConnectionError {
   }
 }
 
-// ---- Cluster (issue 10) -------------------------------------------------------
+// ---- Cluster -------------------------------------------------------------------
 
 /**
  * A command (or an atomic batch) names keys in more than one hash slot, so no
@@ -202,7 +222,7 @@ export class CrossSlotError extends RedisError {
   readonly slots: number[];
 
   constructor(command: string, slots: number[]) {
-    super(`${command} names keys in ${slots.length} hash slots (${slots.slice(0, 8).join(", ")}${slots.length > 8 ? ", ..." : ""}); keys of one command must share a slot`, "ECROSSSLOT", false);
+    super(`${command} names keys in ${slots.length} hash slots (${slots.slice(0, 8).join(", ")}${slots.length > 8 ? ", ..." : ""}); keys of one command must share a slot`, "ERR_RESPITE_CROSSSLOT", false);
     this.command = command;
     this.slots = slots;
   }
@@ -219,7 +239,7 @@ export class RedirectionLimitError extends RedisError {
   readonly redirections: number;
 
   constructor(command: string, redirections: number, options?: RedisErrorOptions) {
-    super(`${command} was redirected ${redirections} times without being served; giving up`, "EREDIRECTIONS", false, options);
+    super(`${command} was redirected ${redirections} times without being served; giving up`, "ERR_RESPITE_REDIRECTIONS", false, options);
     this.command = command;
     this.redirections = redirections;
   }

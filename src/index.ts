@@ -1,12 +1,32 @@
 export { Client, createClient, type ClientEvents, type CloseOptions } from "./client.js";
-export * from "./errors.js";
+export {
+  AbortError,
+  ClientClosedError,
+  ConnectionError,
+  ConnectionReleasedError,
+  CrossSlotError,
+  PoolTimeoutError,
+  ProtocolError,
+  QueueFullError,
+  RedirectionLimitError,
+  RedisError,
+  ReplyError,
+  SentinelError,
+  TimeoutError,
+  WatchError,
+  type ConnectionErrorReason,
+  type RedisErrorOptions,
+  type SentinelErrorKind,
+} from "./errors.js";
 export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
-export type { SentinelOptions } from "./sentinel/options.js"; // Sentinel (issue 11)
+export type { SentinelOptions } from "./sentinel/options.js";
 export type { IntegerMode, Reply } from "./protocol/decode.js";
 export { UnsafeIntegerError } from "./helpers/replies.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
 export type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats } from "./transport.js";
+export type { ConnectionRoute, SetupExec } from "./connection/handshake.js";
+export type { ServerAddress } from "./options.js";
 export { TypedCommands } from "./helpers/typed-commands.js";
 export type {
   EventMapOf,
@@ -25,7 +45,6 @@ export { runBatch, type BatchOptions, type BatchResult } from "./batch.js";
 export type { Script } from "./script.js";
 export type { KeyScanOptions, ScanOptions } from "./scan.js";
 export type { MessageListener, PatternListener, SubscribeOptions } from "./pubsub/subscriber.js";
-// Cluster (issue 10).
 export { ClusterClient, createCluster, type ClusterEvents, type ClusterStats } from "./cluster/cluster-client.js";
 export type { ClusterOptions, ReadFrom, RootNode } from "./cluster/options.js";
 export { keySlot } from "./cluster/slots.js";

@@ -9,7 +9,9 @@ import type { RequestGroup } from "./request-group.js";
 
 export type ClientStatus = "idle" | "connecting" | "ready" | "reconnecting" | "closing" | "closed";
 
-export type DisconnectReason = "socket-closed" | "protocol-error" | "closing";
+import type { DisconnectReason } from "./connection/connection-owner.js";
+
+export type { DisconnectReason };
 
 export interface TransportEvents {
   ready(): void;

@@ -307,7 +307,7 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> {
 
   private reportError(err: unknown): void {
     if (this.listenerCount("error") === 0) return;
-    const error = err instanceof RedisError ? err : new RedisError("Cluster error", "EUNKNOWN", false, { cause: err });
+    const error = err instanceof RedisError ? err : new RedisError("Cluster error", "ERR_RESPITE_UNKNOWN", false, { cause: err });
     this.emit("error", error);
   }
 }

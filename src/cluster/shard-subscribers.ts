@@ -82,7 +82,7 @@ export class ShardSubscribers {
       this.ctx.refresher.refresh().then(
         () => this.reconcile(),
         (err: unknown) => {
-          const error = err instanceof RedisError ? err : new RedisError("Cluster topology unavailable", "EUNKNOWN", false, { cause: err });
+          const error = err instanceof RedisError ? err : new RedisError("Cluster topology unavailable", "ERR_RESPITE_UNKNOWN", false, { cause: err });
           for (const n of pending) this.waiting.refused("shard", n, error);
         },
       );
@@ -164,7 +164,7 @@ export class ShardSubscribers {
   private placeFailed(owner: Address, names: readonly string[], err: unknown): void {
     // A refusal with a redirection was handled by dropped(): the channel is on its way elsewhere.
     if (err instanceof ReplyError && isRedirect(err)) return;
-    const error = err instanceof RedisError ? err : new RedisError("SSUBSCRIBE failed", "EUNKNOWN", false, { cause: err });
+    const error = err instanceof RedisError ? err : new RedisError("SSUBSCRIBE failed", "ERR_RESPITE_UNKNOWN", false, { cause: err });
     for (const n of names) {
       if (this.homes.get(n) !== owner) continue;
       this.forget(n);

@@ -85,7 +85,7 @@ export class ListenerRegistry {
       } catch (err) {
         // A throwing listener must not desync the socket (the decoder would
         // treat it as corrupt input), nor starve the other listeners.
-        onError(new RedisError(`A pub/sub listener for "${channel}" threw`, "ELISTENER", false, { cause: err }));
+        onError(new RedisError(`A pub/sub listener for "${channel}" threw`, "ERR_RESPITE_LISTENER", false, { cause: err }));
       }
     }
   }

@@ -249,7 +249,7 @@ export class Subscriber {
     if (!wasActive || !this.wanted.has("shard", name)) return;
     this.wanted.drop("shard", name);
     if (this.events.shardDropped !== undefined) this.events.shardDropped([name], undefined);
-    else this.events.error(new RedisError(`The server ended the subscription to shard channel "${name}" (its slot moved)`, "ESHARDMOVED", false));
+    else this.events.error(new RedisError(`The server ended the subscription to shard channel "${name}" (its slot moved)`, "ERR_RESPITE_SHARD_MOVED", false));
   }
 
   private readonly listenerFailed = (error: RedisError): void => this.events.error(error);

@@ -176,7 +176,7 @@ for (const transport of TRANSPORTS) {
       await c.command(["PUBLISH", ch("t"), "two"]);
       expect(await got.next(2)).toEqual(["one", "two"]);
       const err = await error;
-      expect(err.code).toBe("ELISTENER");
+      expect(err.code).toBe("ERR_RESPITE_LISTENER");
       expect((err.cause as Error).message).toBe("listener bug");
     });
 
@@ -317,7 +317,7 @@ describe("pub/sub across a server restart", () => {
         }),
       );
       const pending = c.subscribe("reentrant:dial", () => undefined);
-      expect((await within(errored, 5000, "the first dial error")).code).toBe("ECONNECTION");
+      expect((await within(errored, 5000, "the first dial error")).code).toBe("ERR_RESPITE_CONNECTION");
       expect(await rejectionOf(pending)).toBeInstanceOf(ClientClosedError);
       expect(c.status).toBe("closed");
       const before = dials;

@@ -295,7 +295,7 @@ describe("Decoder: protocol errors", () => {
     expect(events[0]).toEqual({ kind: "reply", value: "OK" });
     const err = events[1]?.kind === "protocol" ? events[1].error : undefined;
     expect(err).toBeInstanceOf(ProtocolError);
-    expect(err?.code).toBe("EPROTOCOL");
+    expect(err?.code).toBe("ERR_RESPITE_PROTOCOL");
     expect(err?.message).toMatch(/^Invalid RESP from server: /);
   });
 
@@ -536,5 +536,194 @@ describe("Decoder: property", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("Decoder: integers option (exact integers)", () => {
+  type Mode = "number" | "bigint" | "string";
+  const MODES: readonly Mode[] = ["number", "bigint", "string"];
+
+  function decodeWith(mode: Mode, input: string | Buffer, chunkSizes?: readonly number[]): Event[] {
+    const events: Event[] = [];
+    const decoder = new Decoder(
+      {
+        onReply: (value) => events.push({ kind: "reply", value }),
+        onErrorReply: (error) => events.push({ kind: "error", error }),
+        onProtocolError: (error) => events.push({ kind: "protocol", error }),
+      },
+      undefined,
+      mode,
+    );
+    const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
+    let pos = 0;
+    for (const size of chunkSizes ?? []) {
+      decoder.write(bytes.subarray(pos, pos + size));
+      pos += size;
+    }
+    if (pos < bytes.length) decoder.write(bytes.subarray(pos));
+    return events;
+  }
+
+  /** What each mode must deliver for the integer `text`. */
+  function expectedInt(mode: Mode, text: string): number | bigint | string {
+    if (mode === "string") return text;
+    const exact = BigInt(text);
+    if (mode === "bigint") return exact;
+    return Number.isSafeInteger(Number(exact)) && BigInt(Number(exact)) === exact ? Number(exact) : exact;
+  }
+
+  const EDGES = [
+    "0",
+    "-1",
+    "12345",
+    "999999999999999", // 15 digits
+    "1000000000000000", // 16 digits, safe
+    "-1000000000000000",
+    "9007199254740991", // 2^53 - 1
+    "-9007199254740991",
+    "9007199254740992", // 2^53: exact as a double, but beyond the safe range
+    "9007199254740993", // 2^53 + 1
+    "-9007199254740993",
+    "12345678901234567890",
+    "9223372036854775807", // 2^63 - 1
+    "-9223372036854775808", // -2^63
+  ];
+
+  it("default: safe integers are numbers, anything beyond Number.MAX_SAFE_INTEGER an exact bigint", () => {
+    const wire = EDGES.map((t) => `:${t}\r\n`).join("");
+    expect(replies(decodeWith("number", wire))).toEqual([
+      0,
+      -1,
+      12345,
+      999999999999999,
+      1000000000000000,
+      -1000000000000000,
+      9007199254740991,
+      -9007199254740991,
+      9007199254740992n,
+      9007199254740993n,
+      -9007199254740993n,
+      12345678901234567890n,
+      9223372036854775807n,
+      -9223372036854775808n,
+    ]);
+  });
+
+  it("bigint: every integer is a bigint; string: every integer is its decimal text", () => {
+    const wire = EDGES.map((t) => `:${t}\r\n`).join("");
+    expect(replies(decodeWith("bigint", wire))).toEqual(EDGES.map((t) => BigInt(t)));
+    expect(replies(decodeWith("string", wire))).toEqual(EDGES);
+  });
+
+  it('without the option, the Decoder uses the "number" mode', () => {
+    expect(replies(decodeAll(":9007199254740993\r\n:7\r\n"))).toEqual([9007199254740993n, 7]);
+  });
+
+  // EXEC-like: integers at several depths, next to bulk strings holding the same digits and a nested error.
+  const nested =
+    "*6\r\n:1\r\n:9007199254740993\r\n$16\r\n9007199254740993\r\n" +
+    "*3\r\n:-9223372036854775808\r\n-ERR nested\r\n*1\r\n:9223372036854775807\r\n" +
+    ":-9007199254740993\r\n$-1\r\n";
+
+  it("nested integers follow the same rule, in every mode, next to bulk strings and errors", () => {
+    const err = { name: "ReplyError", message: "ERR nested", code: "ERR" };
+    expect(plainEvents(decodeWith("number", nested))).toEqual([
+      { reply: [1, 9007199254740993n, "9007199254740993", [-9223372036854775808n, err, [9223372036854775807n]], -9007199254740993n, null] },
+    ]);
+    expect(plainEvents(decodeWith("bigint", nested))).toEqual([
+      { reply: [1n, 9007199254740993n, "9007199254740993", [-9223372036854775808n, err, [9223372036854775807n]], -9007199254740993n, null] },
+    ]);
+    expect(plainEvents(decodeWith("string", nested))).toEqual([
+      { reply: ["1", "9007199254740993", "9007199254740993", ["-9223372036854775808", err, ["9223372036854775807"]], "-9007199254740993", null] },
+    ]);
+  });
+
+  it("decodes the same when split in two or three at every offset, in every mode", () => {
+    const stream = Buffer.from(`:9007199254740993\r\n+OK\r\n${nested}:-9223372036854775808\r\n:12\r\n*2\r\n:1\r\n:12345678901234567890\r\n`);
+    for (const mode of MODES) {
+      const whole = plainEvents(decodeWith(mode, stream));
+      expect(whole).toHaveLength(6);
+      for (let a = 0; a <= stream.length; a++) {
+        expect(plainEvents(decodeWith(mode, stream, [a])), `${mode}, cut at ${a}`).toEqual(whole);
+        for (let b = a; b <= stream.length; b += 5) {
+          expect(plainEvents(decodeWith(mode, stream, [a, b - a])), `${mode}, cuts at ${a}, ${b}`).toEqual(whole);
+        }
+      }
+      expect(plainEvents(decodeWith(mode, stream, new Array<number>(stream.length).fill(1))), `${mode}, byte by byte`).toEqual(whole);
+    }
+  });
+
+  it("digits right after a short integer (its 16th byte) are not taken for a long integer", () => {
+    const wire = "*3\r\n:1\r\n$20\r\n12345678901234567890\r\n:-2\r\n:7\r\n:99999999999999999\r\n";
+    expect(replies(decodeWith("number", wire))).toEqual([[1, "12345678901234567890", -2], 7, 99999999999999999n]);
+  });
+
+  it("with Buffers on, integers follow the mode and bulk strings stay Buffers", () => {
+    for (const mode of MODES) {
+      const events: Event[] = [];
+      const decoder = new Decoder({ onReply: (value) => events.push({ kind: "reply", value }), onErrorReply: () => undefined, onProtocolError: () => undefined }, undefined, mode);
+      decoder.setReturnBuffers(true);
+      decoder.write(Buffer.from("*2\r\n$2\r\nab\r\n:9007199254740993\r\n"));
+      expect(replies(events), mode).toEqual([[Buffer.from("ab"), expectedInt(mode, "9007199254740993")]]);
+    }
+  });
+
+  it("property: random 64-bit integers, alone and nested, cut anywhere, are exact in every mode", () => {
+    const int64 = fc.oneof(
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.bigInt({ min: 2n ** 53n - 1000n, max: 2n ** 53n + 1000n }),
+      fc.bigInt({ min: -(2n ** 53n) - 1000n, max: -(2n ** 53n) + 1000n }),
+      fc.bigInt({ min: -(10n ** 16n), max: 10n ** 16n }),
+    );
+    type Tree = bigint | Tree[];
+    const tree: fc.Arbitrary<Tree> = fc.letrec<{ t: Tree }>((tie) => ({
+      t: fc.oneof({ depthSize: "small", withCrossShrink: true }, int64, fc.array(tie("t"), { maxLength: 5 })),
+    })).t;
+    const wire = (t: Tree): string => (Array.isArray(t) ? `*${t.length}\r\n${t.map(wire).join("")}` : `:${t}\r\n`);
+    const expected = (mode: Mode, t: Tree): unknown => (Array.isArray(t) ? t.map((x) => expected(mode, x)) : expectedInt(mode, String(t)));
+    fc.assert(
+      fc.property(fc.array(tree, { minLength: 1, maxLength: 6 }), fc.nat(), fc.constantFrom(...MODES), (values, seed, mode) => {
+        const bytes = Buffer.from(values.map(wire).join(""));
+        const cut = seed % (bytes.length + 1);
+        expect(replies(decodeWith(mode, bytes, [cut]))).toEqual(values.map((v) => expected(mode, v)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("reset() (also from inside onReply) leaves no exact value behind for the next stream", () => {
+    // Reset between a partial array holding a big integer and a new stream.
+    const events: Event[] = [];
+    const decoder = new Decoder({ onReply: (value) => events.push({ kind: "reply", value }), onErrorReply: () => undefined, onProtocolError: () => undefined });
+    decoder.write(Buffer.from("*2\r\n:9007199254740993\r\n"));
+    decoder.reset();
+    decoder.write(Buffer.from(":5\r\n*1\r\n:9007199254740995\r\n"));
+    expect(replies(events)).toEqual([5, [9007199254740995n]]);
+
+    // Reset from inside onReply, with a big integer later in the same chunk (discarded).
+    const got: Reply[] = [];
+    let first = true;
+    const d2: Decoder = new Decoder({
+      onReply: (value) => {
+        got.push(value);
+        if (first) {
+          first = false;
+          d2.reset();
+        }
+      },
+      onErrorReply: () => undefined,
+      onProtocolError: () => undefined,
+    });
+    d2.write(Buffer.from("+a\r\n*2\r\n:9007199254740993\r\n:9007199254740994\r\n"));
+    d2.write(Buffer.from("*1\r\n:9007199254740997\r\n"));
+    expect(got).toEqual(["a", [9007199254740997n]]);
+  });
+
+  it("a malformed long integer is a protocol error, not a wrong number", () => {
+    for (const bad of [":12345678901234567x9\r\n", `:${"9".repeat(31)}\r\n`, "*1\r\n:123456789012345678-\r\n"]) {
+      const events = decodeWith("number", bad + ":1\r\n");
+      expect(events.map((e) => e.kind), bad).toEqual(["protocol"]);
+      expect((events[0] as { error: ProtocolError }).error.message).toMatch(/^Invalid RESP integer from server/);
+    }
   });
 });
