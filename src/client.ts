@@ -19,17 +19,6 @@ import { createConnector, type Connector } from "./connection/connector.js";
 import type { ConnectionRoute } from "./connection/handshake.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
-/**
- * Internal (cluster, issue 10), not exported by the package:
- * `client[atomicBatchAfter](first, commands, options)` is an atomic batch
- * with `first` written just before its MULTI on the same socket (pipelined:
- * in the same contiguous write; pooled: on the one lent socket). The cluster
- * client puts ASKING there to follow an ASK redirection: Redis keeps the
- * ASKING flag through a MULTI block, so the whole transaction runs on the
- * importing node, and the flag ends with EXEC.
- */
-export const atomicBatchAfter = Symbol("respite.atomicBatchAfter");
-
 export interface CloseOptions {
   /** Bound on the graceful wait, in ms; what is left then is destroyed. 0 (default) = wait for everything accepted. */
   timeoutMs?: number;
@@ -152,27 +141,11 @@ export class Client extends PubSubCommands<ClientEvents> {
    * use withConnection and runBatch on the lent connection.
    */
   batch(commands: readonly Command[], options?: BatchOptions): Promise<BatchResult[]> {
-    return this.sendBatch([], commands, options);
-  }
-
-  /**
-   * Internal (the cluster client, not exported by the package): an atomic
-   * batch with `lead` written just before its MULTI, in the same group. The
-   * cluster puts ASKING there to follow an ASK redirection: Redis keeps the
-   * ASKING flag through a MULTI block, so the whole transaction runs on the
-   * importing node, and the flag ends with EXEC. `lead`'s replies are not
-   * results; the transaction's own results tell what happened.
-   */
-  [atomicBatchAfter](lead: Command, commands: readonly Command[], options?: Omit<BatchOptions, "atomic">): Promise<BatchResult[]> {
-    return this.sendBatch([lead], commands, { ...options, atomic: true });
-  }
-
-  private sendBatch(lead: readonly Command[], commands: readonly Command[], options: BatchOptions | undefined): Promise<BatchResult[]> {
     const atomic = options?.atomic === true;
     let own: boolean;
     try {
       validateBatch(commands);
-      own = needsOwnConnection([...lead, ...commands], atomic ? "transaction" : "lent");
+      own = needsOwnConnection(commands, atomic ? "transaction" : "lent");
     } catch (err) {
       return Promise.reject(err);
     }
@@ -190,7 +163,7 @@ export class Client extends PubSubCommands<ClientEvents> {
       for (const r of reqs) if (!r.settled) this.transport.send(r);
       return Promise.allSettled(reqs.map((r) => r.promise)).then((s) => s.map(toResult));
     }
-    const members = atomic ? [...lead, MULTI, ...commands, EXEC] : [...lead, ...commands];
+    const members = atomic ? [MULTI, ...commands, EXEC] : commands;
     const last = members.length - 1;
     const group = new RequestGroup(members, {
       timeoutMs,
@@ -199,10 +172,7 @@ export class Client extends PubSubCommands<ClientEvents> {
       returnBuffers: (i) => options?.returnBuffers === true && (!atomic || i === last),
     });
     this.transport.sendGroup(group, own);
-    return Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => {
-      const mine = settled.slice(lead.length);
-      return atomic ? atomicResults(commands, mine) : mine.map(toResult);
-    });
+    return Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => (atomic ? atomicResults(commands, settled) : settled.map(toResult)));
   }
 
   // ---- pub/sub ---------------------------------------------------------------
@@ -266,7 +236,7 @@ export class Client extends PubSubCommands<ClientEvents> {
  * The pipelined client's dedicated connections (blocking commands,
  * withConnection) report nothing of their own: their failures reach callers
  * through command results, and the main connection already reports the
- * outage (issue 4 review: every dial failure was reported twice).
+ * outage (so every dial failure is reported once, not twice).
  */
 function silentEvents(): TransportEvents {
   const none = (): void => undefined;

@@ -7,12 +7,11 @@
 // as ASKING, MULTI, the commands, EXEC on one socket, the slot table
 // unchanged; TRYAGAIN (its keys split between the two nodes) / CLUSTERDOWN /
 // a lost node retry it at the slot's owner after a backoff.
-import { toResult, validateBatch, type BatchOptions, type BatchResult } from "../batch.js";
+import { runBatch, toResult, validateBatch, type BatchOptions, type BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
-import { atomicBatchAfter } from "../client.js";
 import { refusal } from "../commands.js";
 import type { ClusterContext } from "./context.js";
 import { ASKING, type Dispatcher } from "./dispatcher.js";
@@ -158,6 +157,19 @@ async function atomicBatch(ctx: ClusterContext, commands: readonly Command[], op
 }
 
 /**
+ * ASKING, MULTI, the commands, EXEC on one connection lent to this
+ * transaction: Redis keeps the ASKING flag through a MULTI block, so the whole
+ * transaction runs on the importing node, and the flag ends with EXEC. ASKING
+ * carries the batch's deadline and signal.
+ */
+function askingTransaction(entry: NodeEntry, commands: readonly Command[], options: BatchOptions): Promise<BatchResult[]> {
+  return entry.client.withConnection((conn) => {
+    conn.command(ASKING, { timeoutMs: options.timeoutMs, signal: options.signal }).catch(noop);
+    return runBatch(conn, commands, { ...options, atomic: true });
+  });
+}
+
+/**
  * One try of the transaction at `entry` (after ASKING on the same socket when
  * `asking`: an ASK sent it there): its results, or why to try again (nothing ran).
  */
@@ -170,7 +182,7 @@ async function attempt(
 ): Promise<BatchResult[] | AtomicRetry> {
   let results: BatchResult[];
   try {
-    results = await (asking ? entry.client[atomicBatchAfter](ASKING, commands, options) : entry.client.batch(commands, options));
+    results = await (asking ? askingTransaction(entry, commands, options) : entry.client.batch(commands, options));
   } catch (err) {
     if (ctx.isClosed() || !(err instanceof RedisError) || err.maybeExecuted) throw err;
     if (!(err instanceof ClientClosedError || err instanceof ConnectionError) || (err instanceof ConnectionError && err.reason === "offline")) throw err;

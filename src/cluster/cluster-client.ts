@@ -1,4 +1,4 @@
-// The cluster client (issue 10): the same command() API, typed helpers,
+// The cluster client: the same command() API, typed helpers,
 // batch() and scan() as a single-node Client, over a Redis Cluster. It is a
 // router, the way undici's Agent holds Pools: each command goes, by the hash
 // slot of its keys, to one node client (a respite Client per node, with its

@@ -13,7 +13,7 @@
 // maybeExecuted true; a read is retried once in its whole journey (with
 // retryReadOnly), here, at the slot's owner once a refresh has found it. The
 // node clients do not retry reads themselves (node-registry.ts): their retry
-// plus ours ran a read up to twice per resend (review finding).
+// plus ours would run a read up to twice per resend.
 import { commandName, semantics } from "../commands.js";
 import type { BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";

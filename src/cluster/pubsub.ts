@@ -1,4 +1,4 @@
-// Pub/sub on a cluster (issue 10). A PUBLISH reaches every node of a cluster
+// Pub/sub on a cluster. A PUBLISH reaches every node of a cluster
 // (the cluster bus forwards it), so channels and patterns live on one
 // subscriber connection to any one node: on each (re)dial it goes to the node
 // it used last if that node is still a master in the topology, else to the

@@ -1,4 +1,4 @@
-// Sharded pub/sub on a cluster (issue 10): SPUBLISH reaches only the nodes of
+// Sharded pub/sub on a cluster: SPUBLISH reaches only the nodes of
 // the channel's shard, so each shard channel is subscribed at the master of
 // its slot, one subscriber connection per master (a pubsub Subscriber each,
 // with its own reconnect and resubscribe).

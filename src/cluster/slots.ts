@@ -11,7 +11,36 @@ export const SLOT_COUNT = 16384;
 
 /** The hash slot of one key. */
 export function keySlot(key: Arg): number {
-  return calculateSlot(typeof key === "string" || Buffer.isBuffer(key) ? key : String(key));
+  const k = typeof key === "string" || Buffer.isBuffer(key) ? key : String(key);
+  // Redis hashes the whole key when its first "{" is followed at once by "}".
+  // cluster-key-slot 1.1.2 skips that empty tag and takes the text up to the
+  // next "}" instead ("foo{}{bar}" would hash "{bar"), so that rare case is
+  // hashed here.
+  if (typeof k === "string") {
+    const open = k.indexOf("{");
+    if (open !== -1 && k.charCodeAt(open + 1) === 0x7d) return crc16(Buffer.from(k)) % SLOT_COUNT;
+  } else {
+    const open = k.indexOf(0x7b);
+    if (open !== -1 && k[open + 1] === 0x7d) return crc16(k) % SLOT_COUNT;
+  }
+  return calculateSlot(k);
+}
+
+let table: Uint16Array | undefined;
+
+/** CRC16-XMODEM (polynomial 0x1021), Redis' key hash. */
+function crc16(bytes: Buffer): number {
+  if (table === undefined) {
+    table = new Uint16Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i << 8;
+      for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+      table[i] = c;
+    }
+  }
+  let crc = 0;
+  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ b) & 0xff] as number);
+  return crc;
 }
 
 /**

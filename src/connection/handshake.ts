@@ -36,7 +36,7 @@ export function handshakeCommands(options: ResolvedOptions): Command[] {
   if (options.clientName !== undefined) cmds.push(["CLIENT", "SETNAME", options.clientName]);
   // With nothing else to say, PING: a connection counts as up only once the
   // server has answered. A proxy that accepts for a dead backend, or a server
-  // that accepts and drops, must not look ready (issue 5: commands sent in
+  // that accepts and drops, must not look ready (commands sent in
   // that moment failed as maybe executed, and the loss was redialled at once).
   if (cmds.length === 0) cmds.push(["PING"]);
   return cmds;
@@ -47,7 +47,7 @@ export function handshakeCommands(options: ResolvedOptions): Command[] {
  * wrong password): auth-failed and handshake-failed. Anything else is worth
  * retrying after the backoff: LOADING (the server is reading its dataset),
  * and "-ERR max number of clients reached", which a full server sends as
- * the reply to whatever comes first, AUTH included (issue 4 review).
+ * the reply to whatever comes first, AUTH included.
  */
 const UNFIXABLE = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password|without any password configured|no password is set|DB index is out of range|invalid DB index|cannot contain spaces/i;
 

@@ -37,7 +37,7 @@ export class RespSocket {
   /**
    * destroy() was called; 'close' has not fired yet. Nothing may be written
    * in between: it would never reach the server, yet be reported as maybe
-   * executed and not re-sent (review finding).
+   * executed and not re-sent.
    */
   private dying = false;
   /** True after a write returned false, until 'drain'. */

@@ -1,5 +1,5 @@
 // The pub/sub API, written once for every client that offers it: the
-// single-node Client and the cluster client (issue 10) differ only in where
+// single-node Client and the cluster client differ only in where
 // subscriptions live (one connection, or one per node), which each supplies
 // through three methods.
 import { TypedCommands, type EventMapOf } from "../helpers/typed-commands.js";

@@ -1,4 +1,4 @@
-// The `sentinel` option, validated and with its defaults (issue 11). The
+// The `sentinel` option, validated and with its defaults. The
 // sentinels have their own credentials and TLS: the client's username,
 // password and tls apply to the data nodes only.
 import type { ConnectionOptions as TlsOptions } from "node:tls";

@@ -10,9 +10,27 @@ describe("key slots", () => {
     expect(keySlot("123456789")).toBe(12739);
     expect(keySlot("foo")).toBe(12182);
     expect(keySlot("user:{42}:name")).toBe(keySlot("42"));
-    expect(keySlot("{}x")).toBe(keySlot("{}x")); // empty tag: the whole key
+    // Empty first tag ("{}"): the whole key hashes, so "{}x" is not "x".
+    // Expected values from `redis-cli CLUSTER KEYSLOT` on redis-server 7.0.
+    expect(keySlot("{}x")).toBe(10595);
+    expect(keySlot("x")).toBe(16287);
+    expect(keySlot("{}")).toBe(15257);
+    // Only the first tag counts, and it ends at the first "}".
+    expect(keySlot("foo{bar}{zap}")).toBe(5061);
+    expect(keySlot("bar")).toBe(5061);
+    expect(keySlot("foo{{bar}}zap")).toBe(4015); // tag is "{bar"
+    expect(keySlot("{bar")).toBe(4015); // no closing brace: whole key
+    expect(keySlot("}{foo}")).toBe(12182); // a "}" before the "{" is not a tag end
+    expect(keySlot("{user1000}.following")).toBe(3443);
+    expect(keySlot("user1000")).toBe(3443);
     expect(keySlot(Buffer.from("foo"))).toBe(12182);
     expect(keySlot(42)).toBe(keySlot("42"));
+  });
+
+  // cluster-key-slot alone gets this wrong ("foo{}{bar}" -> 4015, the slot of "{bar"): keySlot handles it.
+  it("hashes the whole key when the first tag is empty, even if a later \"}\" follows", () => {
+    expect(keySlot("foo{}{bar}")).toBe(8363);
+    expect(keySlot("{}{foo}")).toBe(2263);
   });
 
   it("routes a command by its keys and rejects one spanning slots before sending", () => {
@@ -29,7 +47,7 @@ describe("key slots", () => {
     expect(error).toBeInstanceOf(CrossSlotError);
     expect((error as CrossSlotError).slots).toEqual([keySlot("a"), keySlot("b")]);
     expect((error as CrossSlotError).maybeExecuted).toBe(false);
-    expect((error as CrossSlotError).code).toBe("ECROSSSLOT");
+    expect((error as CrossSlotError).code).toBe("ERR_RESPITE_CROSSSLOT");
   });
 
   it("groups keys by slot in first-seen order", () => {
