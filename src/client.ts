@@ -17,6 +17,8 @@ import { RequestGroup } from "./request-group.js";
 import { SentinelTransport } from "./sentinel/sentinel-transport.js";
 import { createConnector, type Connector } from "./connection/connector.js";
 import type { ConnectionRoute } from "./connection/handshake.js";
+import type { RedisKey } from "./helpers/base.js";
+import type { RespiteClient } from "./respite-client.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
 export interface CloseOptions {
@@ -32,7 +34,7 @@ export interface ClientEvents extends PubSubEvents {
   close: [];
 }
 
-export class Client extends PubSubCommands<ClientEvents> {
+export class Client extends PubSubCommands<ClientEvents> implements RespiteClient {
   readonly options: ResolvedOptions;
   private readonly transport: Transport;
   /** Where command() runs a command: the shared pipe, or any pooled socket (the semantics table's rules differ). */
@@ -123,8 +125,15 @@ export class Client extends PubSubCommands<ClientEvents> {
     return this.transport.poolStats();
   }
 
-  /** One socket for several commands in a row; released afterwards, also on throw. */
-  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+  /**
+   * One socket for several commands in a row; released afterwards, also on
+   * throw. A key may be given, as on a cluster (one node: it changes nothing).
+   */
+  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
+  withConnection<T>(key: RedisKey, fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
+  withConnection<T>(keyOrFn: RedisKey | ((conn: DedicatedConnection) => Promise<T>), maybeFn?: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+    const fn = typeof keyOrFn === "function" ? keyOrFn : maybeFn;
+    if (typeof fn !== "function") return Promise.reject(new TypeError("withConnection(fn) or withConnection(key, fn): fn must be a function"));
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
     return this.transport.withConnection(fn);
   }

@@ -1,4 +1,5 @@
 export { Client, createClient, type ClientEvents, type CloseOptions } from "./client.js";
+export type { RespiteClient, RespiteClientEvents } from "./respite-client.js";
 export {
   AbortError,
   ClientClosedError,

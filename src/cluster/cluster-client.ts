@@ -17,6 +17,7 @@
 import { ClientClosedError, ConnectionError, RedisError } from "../errors.js";
 import type { BatchOptions, BatchResult } from "../batch.js";
 import type { Client, CloseOptions } from "../client.js";
+import type { RespiteClient } from "../respite-client.js";
 import type { AnyListener, Kind } from "../pubsub/listeners.js";
 import { PubSubCommands } from "../pubsub/pubsub-commands.js";
 import { refusal } from "../commands.js";
@@ -53,7 +54,7 @@ export type { ClusterStats } from "./stats.js";
  */
 type Lifecycle = { kind: "open" } | { kind: "closing"; done: Promise<void> } | { kind: "closed"; done: Promise<void> };
 
-export class ClusterClient extends PubSubCommands<ClusterEvents> {
+export class ClusterClient extends PubSubCommands<ClusterEvents> implements RespiteClient {
   readonly options: ResolvedClusterOptions;
   private life: Lifecycle = { kind: "open" };
   private readonly counters = newCounters();
@@ -222,14 +223,19 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> {
   }
 
   /**
-   * One socket of the master serving `key`'s slot, for several commands in a
-   * row (WATCH/MULTI/EXEC, blocking pops). No redirection handling inside:
-   * keep every key of the callback in that slot.
+   * One socket of the master serving `key`'s slot (without a key: any
+   * master), for several commands in a row (WATCH/MULTI/EXEC, blocking pops).
+   * No redirection handling inside: keep every key of the callback in that slot.
    */
-  async withConnection<T>(key: RedisKey, fn: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+  withConnection<T>(fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
+  withConnection<T>(key: RedisKey, fn: (conn: DedicatedConnection) => Promise<T>): Promise<T>;
+  async withConnection<T>(keyOrFn: RedisKey | ((conn: DedicatedConnection) => Promise<T>), maybeFn?: (conn: DedicatedConnection) => Promise<T>): Promise<T> {
+    const key = typeof keyOrFn === "function" ? undefined : keyOrFn;
+    const fn = typeof keyOrFn === "function" ? keyOrFn : maybeFn;
+    if (typeof fn !== "function") throw new TypeError("withConnection(fn) or withConnection(key, fn): fn must be a function");
     if (this.life.kind !== "open") throw new ClientClosedError();
     if (this.router.topology === undefined) await this.refresh();
-    const entry = this.router.route(keySlot(key as Arg), undefined);
+    const entry = this.router.route(key === undefined ? undefined : keySlot(key as Arg), undefined);
     if (entry === undefined) throw new ConnectionError(`No node serves the slot of the key`, "connect-failed", false);
     return entry.client.withConnection(fn);
   }

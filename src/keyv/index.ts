@@ -25,6 +25,7 @@ import type { ClientOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import type { CommandOptions } from "../request.js";
+import type { RespiteClient } from "../respite-client.js";
 
 /**
  * What the adapter needs from a client: a respite Client or ClusterClient, or
@@ -32,11 +33,7 @@ import type { CommandOptions } from "../request.js";
  * the client serves (on a cluster: every master); without it, SCAN goes
  * through command().
  */
-export interface KeyvRespiteClient {
-  command(args: Command, options?: CommandOptions): Promise<Reply>;
-  scan?(options?: KeyScanOptions): AsyncIterable<string>;
-  close(): Promise<void>;
-}
+export type KeyvRespiteClient = Pick<RespiteClient, "command" | "close"> & { scan?(options?: KeyScanOptions): AsyncIterable<string> };
 
 export interface KeyvRespiteOptions {
   /** Namespace used until Keyv sets its own (Keyv always does: "keyv" unless told). */
