@@ -33,7 +33,10 @@ export class RequestGroup {
       (c, i) => new Request(c, { timeoutMs: 0, returnBuffers: typeof wants === "function" ? wants(i) : wants === true }, 0),
     );
     // After a reconnect a member alone is not the group: never re-send one.
-    for (const r of this.requests) r.retried = true;
+    for (const r of this.requests) {
+      r.retried = true;
+      r.group = this;
+    }
     this.settled = Promise.allSettled(this.requests.map((r) => r.promise)).then(() => this.clear());
     const { timeoutMs, signal } = options;
     if (signal !== undefined) {

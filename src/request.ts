@@ -6,6 +6,7 @@ import { blockingTimeoutMs, commandName, semantics, type CommandSemantics } from
 import { AbortError, ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "./errors.js";
 import type { Reply } from "./protocol/decode.js";
 import { encodeCommand, type Command, type Encoded } from "./protocol/encode.js";
+import type { RequestGroup } from "./request-group.js";
 
 export interface CommandOptions {
   /** Return bulk strings as Buffers instead of UTF-8 strings. */
@@ -33,6 +34,8 @@ export class Request {
   state = RequestState.Queued;
   /** Set once the request was re-sent after its socket died. */
   retried = false;
+  /** The group it must be written with, back to back (MULTI … EXEC), if any. */
+  group: RequestGroup | undefined;
   /**
    * Handed to a socket at least once. A read retried after its socket died is
    * Queued again, yet the server may have run it: maybeExecuted follows this,

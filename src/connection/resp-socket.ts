@@ -29,6 +29,9 @@ export interface RespSocketEvents {
   onPushError?(error: ReplyError): boolean;
 }
 
+/** About how much one socket write carries when the queue is long (a string's length counts its UTF-16 units). */
+const SLICE_BYTES = 64 * 1024;
+
 export class RespSocket {
   private readonly inflight = new Deque<Request>();
   private readonly decoder: Decoder;
@@ -92,13 +95,31 @@ export class RespSocket {
   writeQueue(queue: Deque<Request>): boolean {
     // Left queued: the owner re-sends them on its next connection.
     if (this.closed || this.dying) return false;
+    while (queue.length > 0 && !this.needsDrain) this.writeSlice(queue);
+    return !this.needsDrain;
+  }
+
+  /**
+   * Write the head of `queue`, about SLICE_BYTES of it, in one socket write.
+   * What stays queued waits for 'drain' when the socket says so: a server
+   * that reads slowly holds our queue, not megabytes in the socket's buffer.
+   * A slice never ends inside a group: its members leave in one write, so a
+   * group deadline can never fall between MULTI and EXEC.
+   */
+  private writeSlice(queue: Deque<Request>): void {
     let text = "";
     let chunks: (string | Buffer)[] | undefined;
+    let bytes = 0;
+    let last: Request | undefined;
     let req: Request | undefined;
-    while ((req = queue.shift()) !== undefined) {
+    while ((req = queue.peek()) !== undefined) {
+      if (bytes >= SLICE_BYTES && (last?.group === undefined || req.group !== last.group)) break;
+      queue.shift();
       if (req.state === RequestState.Settled) continue; // timed out or aborted while queued
       this.track(req);
+      last = req;
       const e = req.encoded;
+      bytes += e.length;
       if (typeof e === "string") {
         text += e;
       } else {
@@ -108,13 +129,14 @@ export class RespSocket {
         text = "";
       }
     }
-    if (chunks === undefined) return text === "" ? !this.needsDrain : this.writeRaw(text);
+    if (chunks === undefined) {
+      if (text !== "") this.writeRaw(text);
+      return;
+    }
     if (text !== "") chunks.push(text);
     this.socket.cork();
-    let ok = true;
-    for (const c of chunks) ok = this.writeRaw(c);
+    for (const c of chunks) this.writeRaw(c);
     this.socket.uncork();
-    return ok;
   }
 
   /** Write one request. Returns false when the socket asked us to wait for 'drain'. */

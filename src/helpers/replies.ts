@@ -37,7 +37,7 @@ export class UnsafeIntegerError extends RedisError {
   constructor(command: string, value: bigint) {
     super(
       `${command} replied ${value}, beyond Number.MAX_SAFE_INTEGER: this helper returns a number and never rounds one (the command ran; error.value is exact). Use command() for integers this large`,
-      "EUNSAFEINTEGER",
+      "ERR_RESPITE_UNSAFE_INTEGER",
       true,
     );
     this.value = value;
