@@ -295,13 +295,10 @@ export class ConnectionOwner {
       this.enterClosed(exhausted, first);
       return;
     }
-    const delayMs = this.delayFor(attempt);
-    if (delayMs <= 0) {
-      // No wait (the next of several addresses): dial at once.
-      void this.dial(attempt);
-      this.announce(this.st, [first, () => this.events.reconnecting?.({ attempt, delayMs: 0 })]);
-      return;
-    }
+    // Even a delay of 0 goes through the timer: the backoff state is
+    // committed before anyone hears of the failure, so a listener that closes
+    // the owner cancels the dial instead of meeting one under way.
+    const delayMs = Math.max(0, this.delayFor(attempt));
     const timer = this.timers.setTimeout(() => void this.dial(attempt), delayMs, this.policy.unref === true);
     const st: OwnerState = { kind: "backoff", attempt, timer };
     this.st = st;
