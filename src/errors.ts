@@ -165,6 +165,25 @@ export function afterAnyWrite(error: RedisError, written: boolean): RedisError {
   return error;
 }
 
+/**
+ * A typed helper that returns a number got an integer reply beyond
+ * Number.MAX_SAFE_INTEGER (a counter past 2^53). It is never rounded: the
+ * command ran, and `value` holds the exact reply. command() returns such
+ * integers exactly (a bigint, in the default `integers` mode).
+ */
+export class UnsafeIntegerError extends RedisError {
+  readonly value: bigint;
+
+  constructor(command: string, value: bigint) {
+    super(
+      `${command} replied an integer beyond Number.MAX_SAFE_INTEGER: this helper returns a number and never rounds one (the command ran; error.value is exact). Use command() for integers this large`,
+      "ERR_RESPITE_UNSAFE_INTEGER",
+      true,
+    );
+    this.value = value;
+  }
+}
+
 /** EXEC returned nil: a WATCHed key changed, so the transaction did not run. */
 export class WatchError extends RedisError {
   constructor() {

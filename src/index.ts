@@ -14,6 +14,7 @@ export {
   ReplyError,
   SentinelError,
   TimeoutError,
+  UnsafeIntegerError,
   WatchError,
   type ConnectionErrorReason,
   type RedisErrorOptions,
@@ -22,7 +23,6 @@ export {
 export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js";
 export type { IntegerMode, Reply } from "./protocol/decode.js";
-export { UnsafeIntegerError } from "./helpers/replies.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
 export type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats } from "./transport.js";

@@ -7,7 +7,7 @@
 // `integers` mode (a bigint or decimal-string reply is converted), and never
 // round one: an integer beyond Number.MAX_SAFE_INTEGER rejects with
 // UnsafeIntegerError, which holds the exact value (the command did run).
-import { ProtocolError, RedisError } from "../errors.js";
+import { ProtocolError, UnsafeIntegerError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
 
 function unexpected(command: string, reply: Reply): ProtocolError {
@@ -25,24 +25,6 @@ export function toStrOrNull(command: string, reply: Reply): string | null {
   throw unexpected(command, reply);
 }
 
-/**
- * A typed helper that returns a number got an integer reply beyond
- * Number.MAX_SAFE_INTEGER (a counter past 2^53). It is never rounded: the
- * command ran, and `value` holds the exact reply. command() returns such
- * integers exactly (a bigint, in the default `integers` mode).
- */
-export class UnsafeIntegerError extends RedisError {
-  readonly value: bigint;
-
-  constructor(command: string, value: bigint) {
-    super(
-      `${command} replied ${value}, beyond Number.MAX_SAFE_INTEGER: this helper returns a number and never rounds one (the command ran; error.value is exact). Use command() for integers this large`,
-      "ERR_RESPITE_UNSAFE_INTEGER",
-      true,
-    );
-    this.value = value;
-  }
-}
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const DECIMAL = /^-?\d+$/;

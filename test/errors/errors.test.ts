@@ -41,7 +41,7 @@ describe("errors", () => {
 
   it("the package exports the error classes and nothing internal", () => {
     expect("afterAnyWrite" in respite).toBe(false);
-    for (const name of ["RedisError", "ReplyError", "ConnectionError", "TimeoutError", "AbortError", "ProtocolError", "ClientClosedError", "QueueFullError", "PoolTimeoutError", "WatchError", "ConnectionReleasedError", "SentinelError", "CrossSlotError", "RedirectionLimitError"]) {
+    for (const name of ["RedisError", "ReplyError", "ConnectionError", "TimeoutError", "AbortError", "ProtocolError", "ClientClosedError", "QueueFullError", "PoolTimeoutError", "WatchError", "ConnectionReleasedError", "SentinelError", "CrossSlotError", "RedirectionLimitError", "UnsafeIntegerError"]) {
       expect(typeof (respite as Record<string, unknown>)[name], name).toBe("function");
     }
   });
