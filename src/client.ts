@@ -19,6 +19,8 @@ import { createConnector, type Connector } from "./connection/connector.js";
 import type { ConnectionRoute } from "./connection/handshake.js";
 import type { RedisKey } from "./helpers/base.js";
 import type { RespiteClient } from "./respite-client.js";
+import { batchChannel, commandChannel, identity, observing, publish, type ClientIdentity } from "./observability/channels.js";
+import { traceBatch, traceRequest } from "./observability/trace.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
 
 export interface CloseOptions {
@@ -41,6 +43,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   private readonly placement: Placement;
   private subscriber: Subscriber | undefined;
   private readonly connector: Connector;
+  /** Who this client is in every diagnostics payload. */
+  private readonly identity: ClientIdentity;
   private readonly reportError: (error: RedisError) => void;
   private closedByUser = false;
 
@@ -51,21 +55,36 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   constructor(options: string | ClientOptions = {}, route?: ConnectionRoute) {
     super();
     this.options = resolveOptions(options);
+    const id = identity(this.options);
+    this.identity = id;
     const events: TransportEvents = {
-      ready: () => this.emit("ready"),
-      disconnect: (info) => this.emit("disconnect", info),
-      reconnecting: (info) => this.emit("reconnecting", info),
+      ready: () => {
+        publish("ready", () => ({ ...id }));
+        this.emit("ready");
+      },
+      disconnect: (info) => {
+        publish("disconnect", () => ({ ...id, reason: info.reason, error: info.error }));
+        this.emit("disconnect", info);
+      },
+      reconnecting: (info) => {
+        publish("reconnecting", () => ({ ...id, ...info }));
+        this.emit("reconnecting", info);
+      },
       // An 'error' event with no listener would crash the process; a client
       // that must never take a service down only reports to those who listen.
       error: (error) => {
+        publish("error", () => ({ ...id, error }));
         if (this.listenerCount("error") > 0) this.emit("error", error);
       },
       close: () => this.emit("close"),
+      observed: observing,
+      poolWait: (info) => publish("poolWait", () => ({ ...id, ...info })),
+      offlineQueue: (info) => publish("offlineQueue", () => ({ ...id, ...info })),
     };
     this.reportError = events.error;
     // Behind Sentinel every connection dials through the sentinels' route.
     const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events, () => this.subscriber?.invalidate()) : undefined;
-    const connector = createConnector(this.options, sentinel?.route ?? route);
+    const connector = createConnector(this.options, sentinel?.route ?? route, id);
     this.connector = connector;
     if (this.options.transport === "pooled") {
       this.transport = new PooledTransport(this.options, connector, events);
@@ -113,7 +132,10 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     const why = req.sem.effect === "plain" ? undefined : refusal(args, this.placement);
     if (why !== undefined) req.fail(new TypeError(why));
     else if (this.closedByUser) req.fail(new ClientClosedError());
-    else this.transport.send(req);
+    else {
+      this.transport.send(req);
+      if (commandChannel.hasSubscribers) return traceRequest(this.identity, req);
+    }
     return req.promise;
   }
 
@@ -170,7 +192,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       const perCommand: CommandOptions = { returnBuffers: options?.returnBuffers, timeoutMs: options?.timeoutMs, signal };
       const reqs = commands.map((c) => new Request(c, perCommand, this.options.commandTimeoutMs));
       for (const r of reqs) if (!r.settled) this.transport.send(r);
-      return Promise.allSettled(reqs.map((r) => r.promise)).then((s) => s.map(toResult));
+      const results = Promise.allSettled(reqs.map((r) => r.promise)).then((s) => s.map(toResult));
+      return batchChannel.hasSubscribers ? traceBatch(this.identity, false, commands.length, results) : results;
     }
     const members = atomic ? [MULTI, ...commands, EXEC] : commands;
     const last = members.length - 1;
@@ -181,7 +204,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       returnBuffers: (i) => options?.returnBuffers === true && (!atomic || i === last),
     });
     this.transport.sendGroup(group, own);
-    return Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => (atomic ? atomicResults(commands, settled) : settled.map(toResult)));
+    const results = Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => (atomic ? atomicResults(commands, settled) : settled.map(toResult)));
+    return batchChannel.hasSubscribers ? traceBatch(this.identity, atomic, commands.length, results) : results;
   }
 
   // ---- pub/sub ---------------------------------------------------------------

@@ -19,6 +19,12 @@ export interface TransportEvents {
   reconnecting(info: { attempt: number; delayMs: number }): void;
   error(error: RedisError): void;
   close(): void;
+  /** Observers only (diagnostics channels): should waits be timed? Cheap; false when nobody listens. */
+  observed?(): boolean;
+  /** A caller waited `waitMs` for a pooled socket (called only while observed()). */
+  poolWait?(info: { waitMs: number }): void;
+  /** Commands waiting for the reconnect now (called only while observed()). */
+  offlineQueue?(info: { depth: number }): void;
 }
 
 /** One socket lent to a caller for several commands in a row (WATCH/MULTI/EXEC, blocking pops). */

@@ -94,7 +94,12 @@ export class PooledTransport implements Transport {
         },
       },
     );
-    this.waiters = new WaiterQueue(acquireTimeoutMs, () => this.maybeFinishClose(), () => this.isOffline());
+    this.waiters = new WaiterQueue(
+      acquireTimeoutMs,
+      () => this.maybeFinishClose(),
+      () => this.isOffline(),
+      () => events.observed?.() === true,
+    );
     this.pool = createSocketPool<Slot>(
       {
         create: () => (this.gate.isClosed ? Promise.resolve(new Tombstone()) : this.gate.dial(() => this.openSocket())),
@@ -114,6 +119,7 @@ export class PooledTransport implements Transport {
       isServing: () => this.state.kind === "open" || this.state.kind === "closing",
       isClosed: () => this.state.kind === "closed",
       settled: () => this.maybeFinishClose(),
+      waited: (waitMs) => events.poolWait?.({ waitMs }),
     });
   }
 

@@ -30,6 +30,8 @@ export interface DispatchDeps {
   isClosed(): boolean;
   /** A socket came back or went away: a graceful close may be able to finish. */
   settled(): void;
+  /** A caller timed by the line got its socket after `waitMs`. */
+  waited(waitMs: number): void;
 }
 
 export class SocketDispatch {
@@ -97,6 +99,7 @@ export class SocketDispatch {
       return;
     }
     const w = this.deps.waiters.take();
+    if (w !== undefined && w.since > 0) this.deps.waited(performance.now() - w.since);
     if (w === undefined) {
       ps.role = { kind: "idle" };
       void this.deps.pool.release(ps).catch(ignore);

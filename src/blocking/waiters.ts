@@ -21,6 +21,8 @@ export class Waiter {
   /** Already put back once because its socket turned out dead before any byte went out. */
   requeued = false;
   timer: NodeJS.Timeout | undefined;
+  /** performance.now() when it joined the line, when someone observes pool waits; 0 otherwise. */
+  since = 0;
 
   constructor(readonly target: Request | LendTicket) {}
 
@@ -44,6 +46,8 @@ export class WaiterQueue {
     private readonly onLeave: () => void,
     /** The transport is waiting for the server to come back, not for a socket to be freed. */
     private readonly offline: () => boolean,
+    /** Does anyone observe pool waits (then each waiter's join time is taken)? */
+    private readonly timed: () => boolean = () => false,
   ) {}
 
   add(target: Request | LendTicket, front = false): Waiter {
@@ -79,6 +83,7 @@ export class WaiterQueue {
 
   private track(w: Waiter): void {
     this.live++;
+    if (this.timed()) w.since = performance.now();
     this.arm(w);
     const t = w.target;
     if ("promise" in t) t.whenSettled(() => this.drop(w));

@@ -18,6 +18,7 @@ import { ClientClosedError, ConnectionError, RedisError } from "../errors.js";
 import type { BatchOptions, BatchResult } from "../batch.js";
 import type { Client, CloseOptions } from "../client.js";
 import type { RespiteClient } from "../respite-client.js";
+import { publish } from "../observability/channels.js";
 import type { AnyListener, Kind } from "../pubsub/listeners.js";
 import { PubSubCommands } from "../pubsub/pubsub-commands.js";
 import { refusal } from "../commands.js";
@@ -98,7 +99,11 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
       refresher: this.refresher,
       sleeps: this.sleeps,
       // EventEmitter's emit types its arguments through a conditional TypeScript cannot match to K here.
-      emit: (event, ...args) => this.emit(event, ...(args as never)),
+      emit: (event, ...args) => {
+        // Redirections are also told to diagnostics observers (respite:cluster:redirect).
+        if (event === "redirect") publish("redirect", () => ({ ...(args[0] as object) }));
+        this.emit(event, ...(args as never));
+      },
       isClosed,
     };
     this.dispatcher = new Dispatcher(this.ctx);

@@ -3,6 +3,7 @@
 // the sentinel watcher) opens its sockets through one. A plain client's
 // connector dials the configured address; behind Sentinel, the connector asks
 // the sentinels for the address on every dial and checks the node's ROLE.
+import { connectChannel, type ClientIdentity } from "../observability/channels.js";
 import type { ResolvedOptions } from "../options.js";
 import { openConnection, type ConnectionRoute } from "./handshake.js";
 import type { RespSocket, RespSocketEvents } from "./resp-socket.js";
@@ -16,7 +17,13 @@ export interface Connector {
   open(events: RespSocketEvents, signal: AbortSignal): Promise<RespSocket>;
 }
 
-/** Dial `options`' address (or the route's, asked on every dial). */
-export function createConnector(options: ResolvedOptions, route?: ConnectionRoute): Connector {
-  return { open: (events, signal) => openConnection(options, events, signal, route) };
+/** Dial `options`' address (or the route's, asked on every dial); each dial is traced on respite:connect for `id`'s client. */
+export function createConnector(options: ResolvedOptions, route?: ConnectionRoute, id?: ClientIdentity): Connector {
+  return {
+    open(events, signal) {
+      if (id === undefined || !connectChannel.hasSubscribers) return openConnection(options, events, signal, route);
+      const ctx = { clientId: id.clientId, serverAddress: id.serverAddress, serverPort: id.serverPort };
+      return connectChannel.tracePromise(() => openConnection(options, events, signal, route), ctx);
+    },
+  };
 }

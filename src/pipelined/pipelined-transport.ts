@@ -44,7 +44,9 @@ export class PipelinedTransport implements Transport {
         },
         ready: () => {
           for (const w of this.readyWaiters.splice(0)) w.resolve();
+          const queued = this.queue.length;
           this.flush();
+          if (queued > 0 && events.observed?.() === true) events.offlineQueue?.({ depth: 0 });
         },
         lost: (_conn, error, unanswered) => this.requeue(error, unanswered),
         closingWith: () => this.drain(),
@@ -200,6 +202,7 @@ export class PipelinedTransport implements Transport {
       req.fail(new QueueFullError("offline", limit));
     } else {
       this.queue.push(req);
+      if (this.events.observed?.() === true) this.events.offlineQueue?.({ depth: this.queue.length });
     }
   }
 

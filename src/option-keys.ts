@@ -1,0 +1,80 @@
+// Option objects are checked for names we do not know: a JavaScript caller
+// has no compiler to catch `scan({ MATCH: "user:*" })`, and an option that is
+// silently ignored (a SCAN that walks every key, a timeout that never fires)
+// is worse than an error. Every public option object goes through checkKeys()
+// (or, on the per-command hot path, its switch-based twin in request.ts),
+// which throws a TypeError naming the option and the nearest valid one.
+
+/** The valid names of an options type: TypeScript insists that every key of T is listed, and nothing else. */
+export type KeySet<T> = { readonly [K in keyof Required<T>]: true };
+
+/** The valid names, as a list (for messages). */
+export function namesOf<T>(set: KeySet<T>): string[] {
+  return Object.keys(set);
+}
+
+/**
+ * Throw a TypeError if `object` has an own enumerable key that is not in
+ * `allowed`. `where` says which call ("createClient(options)"), `path` the
+ * nesting ("pool.") so the message names the option as the caller wrote it.
+ */
+export function checkKeys(where: string, object: object, allowed: KeySet<object> | readonly string[], path = ""): void {
+  const list = Array.isArray(allowed) ? (allowed as readonly string[]) : undefined;
+  for (const key of Object.keys(object)) {
+    const known = list === undefined ? Object.hasOwn(allowed, key) : list.includes(key);
+    if (!known) throw unknownOption(where, key, list ?? Object.keys(allowed), path);
+  }
+}
+
+/** `${where}: unknown option "${path}${name}"; did you mean "..."?` (or the valid names, when none is near). */
+export function unknownOption(where: string, name: string, allowed: readonly string[], path = ""): TypeError {
+  const near = nearest(name, allowed);
+  const hint =
+    near !== undefined
+      ? `did you mean "${path}${near}"?`
+      : allowed.length === 0
+        ? "it takes no options"
+        : `valid options are ${allowed.map((a) => `"${path}${a}"`).join(", ")}`;
+  return new TypeError(`${where}: unknown option "${path}${name}"; ${hint}`);
+}
+
+/**
+ * The valid name the caller most likely meant: the same name in another case
+ * (MATCH -> match), else the closest one within an edit distance of 2
+ * (maxAttemps -> maxAttempts, ties to the first listed); undefined when none.
+ */
+export function nearest(name: string, allowed: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const sameCase = allowed.find((a) => a.toLowerCase() === lower);
+  if (sameCase !== undefined) return sameCase;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of allowed) {
+    const d = distance(lower, candidate.toLowerCase(), bestDistance);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, case as given; gives up (returns `limit`) once it cannot be below `limit`. */
+function distance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const value = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      current.push(value);
+      if (value < rowMin) rowMin = value;
+    }
+    if (rowMin >= limit) return limit;
+    previous = current;
+  }
+  return Math.min(previous[b.length] as number, limit);
+}
+

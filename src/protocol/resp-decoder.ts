@@ -1,0 +1,704 @@
+// An incremental RESP2 + RESP3 reply decoder, written for this client.
+//
+// Why not redis-parser (RESP2 only)? Measured in bench/decoder.ts: it
+// concatenates a multi-chunk bulk string chunk by chunk (StringDecoder for
+// strings), copies Buffer replies into a module-level pool sized 3x the
+// largest reply (a 32 MiB Buffer reply leaves ~96 MiB allocated after the
+// reply is dropped), and shrinks that pool on a module-level setInterval that
+// keeps the process alive after every socket closed. This decoder has no
+// timers and nothing at module level but constants.
+//
+// Shape of the decoder:
+//   - One pass over each chunk, no recursion: nested aggregates live on an
+//     explicit stack (parallel arrays, at most maxDepth deep; deeper input is
+//     a ProtocolError, never a stack overflow).
+//   - A bulk string ($, ! blob error, = verbatim) whose bytes are in the chunk
+//     is sliced (Buffer) or decoded (string) straight from it. One that is not
+//     gets a Buffer of exactly its announced length, allocated once, and the
+//     following chunks are copied into it: never concatenated chunk by chunk.
+//     A string reply is decoded from that Buffer once, when it is complete.
+//   - The announced length is checked against maxReplyBytes before anything
+//     is allocated: `$1000000000` fails at once. Aggregates are bounded by
+//     counting the bytes of the reply in progress (an aggregate header
+//     announces no byte size).
+//   - A line (header, simple string, integer, double...) cut by the end of a
+//     chunk is copied out (a few bytes) and completed from the next chunks;
+//     nothing refers to a chunk once write() returns, and nothing refers to a
+//     reply once it is delivered.
+//   - Buffer or string is read per value from a flag the owner sets
+//     (setReturnBuffers) whenever the next reply belongs to another command;
+//     string replies pay nothing for it.
+//
+// Reply representation (the `replies` option):
+//   "compat" (default): RESP3 values look exactly like the RESP2 reply Redis
+//     sends for the same command: map -> flat array [k1, v1, k2, v2, ...],
+//     set -> array, double -> its text as a bulk string (e.g. "3.14", "inf",
+//     "-inf", "nan"), big number -> its decimal text as a bulk string (RESP2
+//     has no big number type; text is exact, a number would not be),
+//     boolean -> integer 1 / 0 (what Redis' addReplyBool sends in RESP2, in
+//     the integer mode), null (`_`) -> null, verbatim string -> its text
+//     without the `xxx:` format prefix. Text follows the Buffer wish, as the
+//     bulk string it replaces would.
+//   "native": Map for maps, Set for sets, number for doubles (Infinity,
+//     -Infinity, NaN), boolean for booleans, bigint for big numbers, null.
+//     Map keys and Set members that are strings on the wire are always
+//     decoded as strings, even when Buffers are asked for: a Map keyed by
+//     Buffers could not be looked up (Buffers compare by identity). Values
+//     follow the Buffer wish. Verbatim strings are their text (format dropped).
+//   In both modes: attributes (`|`) are read and dropped; the value after
+//   them takes their place. Errors (`-`, `!` blob errors) become ReplyError:
+//   top level through onErrorReply, nested as values. A top-level push frame
+//   (`>`) goes to onPush, never onReply (a push nested in an aggregate is an
+//   array). Streamed strings and aggregates (`$?`, `*?`, ...) are protocol
+//   errors: Redis never sends them.
+//
+// Integers (`:`, and booleans in compat mode) follow the `integers` option:
+//   "number" (default): a number while |n| <= Number.MAX_SAFE_INTEGER, an
+//     exact bigint beyond, never a rounded number; "bigint": always a bigint;
+//   "string": always the decimal text as sent.
+//
+// Reentrancy: handlers may call reset() or setReturnBuffers(); a reset (or a
+// failure) inside a handler drops the rest of the chunk being decoded. A
+// handler that throws fails the stream with a ProtocolError ("Reply handling
+// failed"), as corrupt input would: it is no longer in sync.
+import { ProtocolError, ReplyError } from "../errors.js";
+
+/**
+ * A decoded reply. Error replies nested in aggregates (EXEC results) are
+ * ReplyError values. Integers are numbers, or bigints / strings as the
+ * `integers` option says. With `replies: "native"` (RESP3), maps are Map,
+ * sets Set, booleans boolean, doubles number and big numbers bigint; with the
+ * default `replies: "compat"`, RESP3 values take their RESP2 shape and never
+ * use boolean, Map or Set.
+ */
+export type Reply = string | number | bigint | boolean | Buffer | null | ReplyError | Reply[] | Map<Reply, Reply> | Set<Reply>;
+
+/**
+ * How integer replies are returned, nested ones included. "number": a number
+ * while it is a safe integer (|n| <= 2^53 - 1), a bigint beyond, never a
+ * rounded number. "bigint": always a bigint. "string": always the decimal string.
+ */
+export type IntegerMode = "number" | "bigint" | "string";
+
+/** How RESP3 values are represented (see the top of resp-decoder.ts). */
+export type ReplyMode = "compat" | "native";
+
+export interface DecoderHandlers {
+  onReply(reply: Reply): void;
+  onErrorReply(error: ReplyError): void;
+  onProtocolError(error: ProtocolError): void;
+  /**
+   * A RESP3 push frame (`>`: pub/sub messages, client-side caching
+   * invalidations), never delivered through onReply. Without this handler a
+   * push frame is a protocol error.
+   */
+  onPush?(frame: Reply[]): void;
+}
+
+export interface RespDecoderOptions {
+  /** Largest reply accepted, in bytes (default: Redis' proto-max-bulk-len, 512 MiB). */
+  maxReplyBytes?: number;
+  /** Integer representation (default "number"). */
+  integers?: IntegerMode;
+  /** RESP3 value representation (default "compat"). */
+  replies?: ReplyMode;
+  /** Deepest nesting of aggregates accepted (default 128). */
+  maxDepth?: number;
+}
+
+/** Redis' own proto-max-bulk-len default: no real reply to one command is larger by default. */
+export const DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024;
+
+/** Redis' deepest replies nest a handful of levels; 128 leaves room and bounds the stack. */
+export const DEFAULT_MAX_DEPTH = 128;
+
+// Node's Buffer has these undocumented but long-stable methods; toString()
+// is a checking wrapper around them (about 10 ns per call less).
+interface SliceBuffer {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
+const utf8 = (buf: Buffer, start: number, end: number): string => (buf as unknown as SliceBuffer).utf8Slice(start, end);
+const latin1 = (buf: Buffer, start: number, end: number): string => (buf as unknown as SliceBuffer).latin1Slice(start, end);
+
+// Frame kinds of the aggregate stack.
+const K_ARRAY = 0; // arrays, compat maps and sets, nested pushes
+const K_PUSH = 1; // a top-level push frame
+const K_MAP = 2; // native map
+const K_SET = 3; // native set
+const K_ATTR = 4; // attribute: read, then dropped
+
+const INT_NUMBER = 0;
+const INT_BIGINT = 1;
+const INT_STRING = 2;
+
+// Byte values.
+const CR = 13;
+const LF = 10;
+const MINUS = 45;
+const T_BULK = 36; // $
+const T_ARRAY = 42; // *
+const T_SIMPLE = 43; // +
+const T_ERROR = 45; // -
+const T_INTEGER = 58; // :
+const T_NULL = 95; // _
+const T_DOUBLE = 44; // ,
+const T_BOOLEAN = 35; // #
+const T_BLOB_ERROR = 33; // !
+const T_VERBATIM = 61; // =
+const T_BIG_NUMBER = 40; // (
+const T_MAP = 37; // %
+const T_SET = 126; // ~
+const T_ATTRIBUTE = 124; // |
+const T_PUSH = 62; // >
+
+/** Aggregate headers are capped here (2^53 would not be exact; no reply comes near). */
+const MAX_COUNT_DIGITS = 15;
+/** Arrays up to this many elements are allocated at their size up front; longer ones grow as they fill. */
+const PREALLOCATE = 4096;
+
+const DOUBLE_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const BIG_NUMBER_TEXT = /^[+-]?\d+$/;
+
+function invalid(what: string): ProtocolError {
+  return new ProtocolError(`Invalid RESP from server: ${what}`);
+}
+
+function shown(buf: Buffer, start: number, end: number): string {
+  return JSON.stringify(latin1(buf, start, Math.min(end, start + 40)));
+}
+
+export class RespDecoder {
+  private returnBuffers = false;
+  /** Buffer wish for values inside a top-level push frame (undefined: the same as returnBuffers). */
+  private pushReturnBuffers: boolean | undefined;
+  private readonly maxReplyBytes: number;
+  private readonly maxDepth: number;
+  private readonly intMode: number;
+  private readonly native: boolean;
+
+  // The aggregate stack: frame f (0 = outermost) is open for depth > f.
+  private depth = 0;
+  private readonly kinds: number[] = [];
+  private readonly values: (Reply[] | Map<Reply, Reply> | Set<Reply> | null)[] = [];
+  /** Elements still to read (maps count keys and values). */
+  private readonly left: number[] = [];
+  /** Next slot of an array frame. */
+  private readonly index: number[] = [];
+  /** A native map's key waiting for its value. */
+  private readonly keys: Reply[] = [];
+  /** A top-level push frame is open: its values use the push Buffer wish. */
+  private inPush = false;
+
+  /** A bulk string being assembled across chunks: exactly its announced length. */
+  private bulk: Buffer | null = null;
+  private bulkType = 0;
+  private bulkFilled = 0;
+  /** Bytes of the bulk's closing CRLF still to read (2, 1, 0). */
+  private bulkCrlf = 0;
+
+  /** The start of a line cut by the end of a chunk (copied out), waiting for its LF. */
+  private tail: Buffer[] | null = null;
+  private tailBytes = 0;
+
+  /** Bytes of the reply in progress seen in earlier buffers. */
+  private pending = 0;
+  /** Next read position, set by the scalar readers. */
+  private p = 0;
+  /** Bumped by reset() and fail(): a decode loop that sees it change stops at once. */
+  private gen = 0;
+  private failed = false;
+
+  constructor(
+    private readonly handlers: DecoderHandlers,
+    options: RespDecoderOptions = {},
+  ) {
+    this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    const integers = options.integers ?? "number";
+    this.intMode = integers === "bigint" ? INT_BIGINT : integers === "string" ? INT_STRING : INT_NUMBER;
+    this.native = options.replies === "native";
+  }
+
+  /** Ask for Buffers (true) or strings (false) for the values of the next reply decoded. */
+  setReturnBuffers(returnBuffers: boolean): void {
+    this.returnBuffers = returnBuffers;
+  }
+
+  /** Buffers or strings inside top-level push frames, whatever the next reply wants (undefined: follow setReturnBuffers). */
+  setPushReturnBuffers(returnBuffers: boolean | undefined): void {
+    this.pushReturnBuffers = returnBuffers;
+  }
+
+  /** Feed socket bytes. After a protocol error the decoder ignores further input until reset(). */
+  write(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    const gen = this.gen;
+    try {
+      let from = 0;
+      if (this.tail !== null) {
+        const lf = chunk.indexOf(LF);
+        if (lf === -1) {
+          this.tail.push(chunk);
+          this.tailBytes += chunk.length;
+          this.pending += chunk.length;
+        } else {
+          // The cut line ends in this chunk: decode it alone, then the rest.
+          this.tail.push(chunk.subarray(0, lf + 1));
+          const line = Buffer.concat(this.tail);
+          this.pending -= this.tailBytes; // counted again as part of `line`
+          this.tail = null;
+          this.tailBytes = 0;
+          this.feed(line, 0, gen);
+          if (this.gen !== gen) return;
+          // Every item is complete once its line is: still cut means malformed (`#t\n`).
+          if (this.tail !== null) throw invalid(`malformed line ${shown(line, 0, line.length)}`);
+          this.feed(chunk, lf + 1, gen);
+        }
+      } else {
+        this.feed(chunk, 0, gen);
+      }
+    } catch (err) {
+      // A handler that throws must not leave the decoder half way through a
+      // chunk; treat it like corrupt input (unless a handler already reset
+      // the stream: then the error belongs to the old one).
+      if (this.gen === gen) {
+        if (err instanceof ProtocolError) this.fail(err);
+        else this.fail(new ProtocolError("Reply handling failed", { cause: err }));
+      }
+      return;
+    }
+    if (this.gen === gen && this.pending > this.maxReplyBytes) this.failTooLarge();
+  }
+
+  /** Forget any partial reply (a new socket starts clean). Safe to call from a handler. */
+  reset(): void {
+    this.failed = false;
+    this.clear();
+  }
+
+  private clear(): void {
+    this.gen++;
+    for (let f = 0; f < this.depth; f++) {
+      this.values[f] = null;
+      this.keys[f] = null;
+    }
+    this.depth = 0;
+    this.inPush = false;
+    this.bulk = null;
+    this.tail = null;
+    this.tailBytes = 0;
+    this.pending = 0;
+  }
+
+  private fail(error: ProtocolError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.clear();
+    this.handlers.onProtocolError(error);
+  }
+
+  private failTooLarge(): void {
+    this.fail(new ProtocolError(`Reply exceeds maxReplyBytes (${this.maxReplyBytes} bytes)`));
+  }
+
+  /** Decode buf from pos on. Returns early when a handler reset the stream (gen changed). */
+  private feed(buf: Buffer, pos: number, gen: number): void {
+    const len = buf.length;
+    /** Where the bytes of the reply in progress start in buf. */
+    let mark = pos;
+
+    if (this.bulk !== null) {
+      pos = this.fillBulk(buf, pos);
+      if (pos < 0) {
+        this.pending += len - mark;
+        return;
+      }
+      const type = this.bulkType;
+      const bulk = this.bulk;
+      this.bulk = null;
+      const v = this.bulkValue(type, bulk as Buffer, 0, (bulk as Buffer).length);
+      if (this.depth === 0 && type === T_BLOB_ERROR) {
+        this.handlers.onErrorReply(v as ReplyError);
+        if (this.gen !== gen) return;
+        this.pending = 0;
+        mark = pos;
+      } else if (this.place(v)) {
+        if (this.gen !== gen) return;
+        this.pending = 0;
+        mark = pos;
+      }
+    }
+
+    while (pos < len) {
+      const type = buf[pos] as number;
+      let v: Reply | undefined;
+      switch (type) {
+        case T_BULK:
+        case T_BLOB_ERROR:
+        case T_VERBATIM: {
+          let i = pos + 1;
+          let n = 0;
+          let c = 0;
+          if (buf[i] === MINUS && type === T_BULK) {
+            // "$-1": the RESP2 null bulk string.
+            if (i + 3 >= len) break;
+            if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw invalid(`bad length ${shown(buf, pos, len)}`);
+            this.p = i + 4;
+            v = null;
+            break;
+          }
+          while (i < len && (c = buf[i] as number) !== CR) {
+            if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
+            n = n * 10 + (c - 48);
+            i++;
+          }
+          if (i + 1 >= len) {
+            if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+            break; // header incomplete
+          }
+          if (buf[i + 1] !== LF || i === pos + 1 || i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+          const start = i + 2;
+          const end = start + n;
+          if (end + 2 <= len) {
+            if (buf[end] !== CR || buf[end + 1] !== LF) throw invalid(`bulk string not terminated by CRLF at its announced length ${n}`);
+            this.p = end + 2;
+            if (type === T_BULK) {
+              v = this.wantBuffers() ? buf.subarray(start, end) : utf8(buf, start, end);
+            } else {
+              v = this.bulkValue(type, buf, start, end);
+              if (type === T_BLOB_ERROR && this.depth === 0) {
+                pos = this.p;
+                this.handlers.onErrorReply(v as ReplyError);
+                if (this.gen !== gen) return;
+                this.pending = 0;
+                mark = pos;
+                continue;
+              }
+            }
+            break;
+          }
+          // The bytes are not all here: one Buffer of the announced length, filled as chunks come.
+          if (n > this.maxReplyBytes - this.pending - (start - mark)) {
+            this.failTooLarge();
+            return;
+          }
+          this.bulk = Buffer.allocUnsafe(n);
+          this.bulkType = type;
+          this.bulkFilled = 0;
+          this.bulkCrlf = 2;
+          this.fillBulk(buf, start); // cannot complete: end + 2 > len
+          this.pending += len - mark;
+          return;
+        }
+        case T_ARRAY:
+        case T_MAP:
+        case T_SET:
+        case T_PUSH:
+        case T_ATTRIBUTE: {
+          let i = pos + 1;
+          let n = 0;
+          let c = 0;
+          if (buf[i] === MINUS && type === T_ARRAY) {
+            // "*-1": the RESP2 null array.
+            if (i + 3 >= len) break;
+            if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos, len);
+            this.p = i + 4;
+            v = null;
+            break;
+          }
+          while (i < len && (c = buf[i] as number) !== CR) {
+            if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
+            n = n * 10 + (c - 48);
+            i++;
+          }
+          if (i + 1 >= len) {
+            if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+            break; // header incomplete
+          }
+          if (buf[i + 1] !== LF || i === pos + 1 || i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+          this.p = i + 2;
+          if (n === 0) {
+            if (type === T_ATTRIBUTE) {
+              pos = this.p;
+              continue; // an empty attribute: nothing to drop, nothing to deliver
+            }
+            v = this.native ? (type === T_MAP ? new Map() : type === T_SET ? new Set() : []) : [];
+            if (type === T_PUSH && this.depth === 0) {
+              pos = this.p;
+              this.deliverPush([]);
+              if (this.gen !== gen) return;
+              this.pending = 0;
+              mark = pos;
+              continue;
+            }
+            break;
+          }
+          const f = this.depth;
+          if (f >= this.maxDepth) throw invalid(`aggregates nested deeper than ${this.maxDepth}`);
+          let kind = K_ARRAY;
+          let count = n;
+          let value: Reply[] | Map<Reply, Reply> | Set<Reply> | null;
+          if (type === T_MAP) {
+            count = 2 * n;
+            if (this.native) {
+              kind = K_MAP;
+              value = new Map();
+            } else {
+              value = count <= PREALLOCATE ? new Array<Reply>(count) : [];
+            }
+          } else if (type === T_SET && this.native) {
+            kind = K_SET;
+            value = new Set();
+          } else if (type === T_ATTRIBUTE) {
+            kind = K_ATTR;
+            count = 2 * n;
+            value = null;
+          } else {
+            if (type === T_PUSH && f === 0) {
+              kind = K_PUSH;
+              this.inPush = true;
+            }
+            value = n <= PREALLOCATE ? new Array<Reply>(n) : [];
+          }
+          this.kinds[f] = kind;
+          this.values[f] = value;
+          this.left[f] = count;
+          this.index[f] = 0;
+          this.depth = f + 1;
+          pos = this.p;
+          continue;
+        }
+        case T_SIMPLE:
+        case T_ERROR: {
+          const end = this.lineEnd(buf, pos + 1, len);
+          if (end < 0) break;
+          this.p = end + 2;
+          if (type === T_ERROR) {
+            const error = new ReplyError(utf8(buf, pos + 1, end));
+            if (this.depth === 0) {
+              pos = this.p;
+              this.handlers.onErrorReply(error);
+              if (this.gen !== gen) return;
+              this.pending = 0;
+              mark = pos;
+              continue;
+            }
+            v = error;
+          } else {
+            v = this.wantBuffers() ? buf.subarray(pos + 1, end) : utf8(buf, pos + 1, end);
+          }
+          break;
+        }
+        case T_INTEGER:
+          v = this.integer(buf, pos, len);
+          break;
+        case T_NULL:
+          if (pos + 2 >= len) break;
+          if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) throw invalid(`bad null ${shown(buf, pos, len)}`);
+          this.p = pos + 3;
+          v = null;
+          break;
+        case T_BOOLEAN: {
+          if (pos + 3 >= len) break;
+          const c = buf[pos + 1];
+          if ((c !== 116 && c !== 102) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) throw invalid(`bad boolean ${shown(buf, pos, len)}`);
+          this.p = pos + 4;
+          const truth = c === 116; // 't'
+          v = this.native ? truth : this.intMode === INT_NUMBER ? (truth ? 1 : 0) : this.intMode === INT_BIGINT ? (truth ? 1n : 0n) : truth ? "1" : "0";
+          break;
+        }
+        case T_DOUBLE:
+        case T_BIG_NUMBER:
+          v = this.numberLine(type, buf, pos, len);
+          break;
+        default:
+          throw invalid(`got ${JSON.stringify(String.fromCharCode(type))} as reply type byte`);
+      }
+      if (v === undefined) {
+        // The item at pos is cut by the end of the buffer: keep a copy of its start.
+        this.tail = [Buffer.from(buf.subarray(pos))];
+        this.tailBytes = len - pos;
+        this.pending += len - mark;
+        return;
+      }
+      pos = this.p;
+      if (this.place(v)) {
+        if (this.gen !== gen) return;
+        this.pending = 0;
+        mark = pos;
+      }
+    }
+    this.pending += len - mark;
+  }
+
+  /**
+   * Put a complete value into the open aggregate, closing every aggregate it
+   * completes; a complete top-level reply is delivered. Returns true when
+   * one was (push frames included).
+   */
+  private place(v: Reply): boolean {
+    let d = this.depth;
+    while (d > 0) {
+      const f = d - 1;
+      const kind = this.kinds[f] as number;
+      const target = this.values[f];
+      if (kind === K_ARRAY || kind === K_PUSH) {
+        (target as Reply[])[(this.index[f] as number)++] = v;
+      } else if (kind === K_MAP) {
+        if (((this.left[f] as number) & 1) === 0) this.keys[f] = v;
+        else {
+          (target as Map<Reply, Reply>).set(this.keys[f] as Reply, v);
+          this.keys[f] = null;
+        }
+      } else if (kind === K_SET) {
+        (target as Set<Reply>).add(v);
+      }
+      // K_ATTR: the attribute's keys and values are dropped.
+      const left = (this.left[f] as number) - 1;
+      this.left[f] = left;
+      if (left !== 0) return false;
+      this.values[f] = null;
+      d = f;
+      this.depth = f;
+      if (kind === K_ATTR) return false; // not a value: the next one takes its place
+      v = target as Reply;
+      if (kind === K_PUSH) {
+        this.deliverPush(v as Reply[]);
+        return true;
+      }
+    }
+    this.handlers.onReply(v);
+    return true;
+  }
+
+  private deliverPush(frame: Reply[]): void {
+    this.inPush = false;
+    const onPush = this.handlers.onPush;
+    if (onPush === undefined) {
+      this.fail(invalid("a RESP3 push frame, and no push handler"));
+      return;
+    }
+    onPush.call(this.handlers, frame);
+  }
+
+  /** Buffers for the value being decoded? */
+  private wantBuffers(): boolean {
+    const wish = this.inPush && this.pushReturnBuffers !== undefined ? this.pushReturnBuffers : this.returnBuffers;
+    if (!wish || !this.native || this.depth === 0) return wish;
+    // Native maps' keys and sets' members are strings (see the top of the file).
+    const f = this.depth - 1;
+    const kind = this.kinds[f];
+    return !(kind === K_SET || (kind === K_MAP && ((this.left[f] as number) & 1) === 0));
+  }
+
+  /** The value of a complete bulk-like item (not a plain `$` read from a chunk). */
+  private bulkValue(type: number, buf: Buffer, start: number, end: number): Reply {
+    if (type === T_BULK) return this.wantBuffers() ? (start === 0 && end === buf.length ? buf : buf.subarray(start, end)) : utf8(buf, start, end);
+    if (type === T_BLOB_ERROR) return new ReplyError(utf8(buf, start, end));
+    // Verbatim string: three bytes of format, ':', the text.
+    if (end - start < 4 || buf[start + 3] !== 58) throw invalid(`verbatim string without its format prefix ${shown(buf, start, end)}`);
+    return this.wantBuffers() ? buf.subarray(start + 4, end) : utf8(buf, start + 4, end);
+  }
+
+  /** Copy what buf holds of the bulk in progress. Returns the position after it, or -1 when it needs more. */
+  private fillBulk(buf: Buffer, pos: number): number {
+    const bulk = this.bulk as Buffer;
+    const len = buf.length;
+    const need = bulk.length - this.bulkFilled;
+    if (need > 0) {
+      const take = Math.min(need, len - pos);
+      buf.copy(bulk, this.bulkFilled, pos, pos + take);
+      this.bulkFilled += take;
+      pos += take;
+      if (take < need) return -1;
+    }
+    while (this.bulkCrlf > 0) {
+      if (pos >= len) return -1;
+      if (buf[pos] !== (this.bulkCrlf === 2 ? CR : LF)) throw invalid(`bulk string not terminated by CRLF at its announced length ${bulk.length}`);
+      pos++;
+      this.bulkCrlf--;
+    }
+    return pos;
+  }
+
+  /** Index of the CR ending the line that starts at `from`, or -1 when the line is cut. CR or LF alone is an error. */
+  private lineEnd(buf: Buffer, from: number, len: number): number {
+    for (let i = from; i < len; i++) {
+      const c = buf[i];
+      if (c === CR) {
+        if (i + 1 >= len) return -1;
+        if (buf[i + 1] !== LF) throw invalid(`CR without LF in ${shown(buf, from - 1, i + 2)}`);
+        return i;
+      }
+      if (c === LF) throw invalid(`LF without CR in ${shown(buf, from - 1, i + 1)}`);
+    }
+    return -1;
+  }
+
+  private badLength(buf: Buffer, pos: number, len: number): ProtocolError {
+    if (buf[pos + 1] === 63) return invalid("streamed RESP3 strings and aggregates are not supported"); // '?'
+    let end = pos + 1;
+    while (end < len && end < pos + 40 && buf[end] !== CR) end++;
+    return invalid(`bad length in ${shown(buf, pos, end)}`);
+  }
+
+  /** `:` integer at pos; undefined when cut. */
+  private integer(buf: Buffer, pos: number, len: number): Reply | undefined {
+    let i = pos + 1;
+    const negative = buf[i] === MINUS;
+    if (negative) i++;
+    const digits = i;
+    let n = 0;
+    let c = 0;
+    while (i < len && (c = buf[i] as number) !== CR) {
+      if (c < 48 || c > 57) throw this.badInteger(buf, pos, len);
+      n = n * 10 + (c - 48);
+      i++;
+    }
+    const count = i - digits;
+    if (i + 1 >= len) {
+      if (count > 30) throw this.badInteger(buf, pos, len);
+      return undefined;
+    }
+    if (buf[i + 1] !== LF || count === 0 || count > 30) throw this.badInteger(buf, pos, len);
+    this.p = i + 2;
+    const mode = this.intMode;
+    if (mode === INT_STRING) return latin1(buf, pos + 1, i);
+    if (count <= 15) {
+      // Below 10^15: exact as a double.
+      const value = negative ? -n : n;
+      return mode === INT_NUMBER ? value : BigInt(value);
+    }
+    const exact = BigInt(latin1(buf, pos + 1, i));
+    if (mode === INT_BIGINT) return exact;
+    return exact <= 9007199254740991n && exact >= -9007199254740991n ? Number(exact) : exact;
+  }
+
+  private badInteger(buf: Buffer, pos: number, len: number): ProtocolError {
+    let end = pos + 1;
+    while (end < len && end < pos + 41 && buf[end] !== CR) end++;
+    return new ProtocolError(`Invalid RESP integer from server: ${shown(buf, pos + 1, end)}`);
+  }
+
+  /** `,` double or `(` big number at pos; undefined when cut. */
+  private numberLine(type: number, buf: Buffer, pos: number, len: number): Reply | undefined {
+    const end = this.lineEnd(buf, pos + 1, len);
+    if (end < 0) {
+      if (len - pos > 1024) throw invalid(`number too long ${shown(buf, pos, len)}`);
+      return undefined;
+    }
+    this.p = end + 2;
+    const text = latin1(buf, pos + 1, end);
+    if (type === T_DOUBLE) {
+      const special = text === "inf" || text === "-inf" || text === "+inf" || text === "nan" || text === "-nan";
+      if (!special && !DOUBLE_TEXT.test(text)) throw invalid(`bad double ${JSON.stringify(text.slice(0, 40))}`);
+      if (this.native) return special ? (text.endsWith("nan") ? NaN : text.startsWith("-") ? -Infinity : Infinity) : Number(text);
+    } else {
+      if (!BIG_NUMBER_TEXT.test(text)) throw invalid(`bad big number ${JSON.stringify(text.slice(0, 40))}`);
+      if (this.native) return BigInt(text);
+    }
+    return this.wantBuffers() ? buf.subarray(pos + 1, end) : text;
+  }
+}
