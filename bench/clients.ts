@@ -8,11 +8,13 @@
 // C=1024 callers. Pools hold exactly 8 sockets, opened before measuring.
 import { Redis } from "ioredis";
 import { createClient as createNodeRedis, createClientPool } from "redis";
+import diagnostics from "node:diagnostics_channel";
 import { createClient as createRespite } from "../src/index.js";
 import type { RawCommand } from "./workloads.js";
 
 export const CLIENT_NAMES = [
   "respite-pipelined",
+  "respite-traced",
   "respite-pooled",
   "ioredis",
   "ioredis-auto",
@@ -34,6 +36,7 @@ export const CLUSTER_CLIENT_NAMES: readonly ClientName[] = ["respite-pipelined",
 
 export const CLIENT_LABELS: Record<ClientName, string> = {
   "respite-pipelined": "respite pipelined",
+  "respite-traced": "respite pipelined, traced",
   "respite-pooled": "respite pooled (8)",
   ioredis: "ioredis",
   "ioredis-auto": "ioredis autopipelining",
@@ -59,6 +62,9 @@ export interface BenchClient {
   readonly name: ClientName;
   send(cmd: RawCommand): Promise<unknown>;
   close(): Promise<void>;
+  /** Around each of its steps (warm-up and measurement): a traced client attaches its subscriber only then. */
+  enter?(): void;
+  leave?(): void;
 }
 
 export const POOL_SIZE = 8;
@@ -90,6 +96,33 @@ export async function unavailableReason(name: ClientName): Promise<string | unde
 /** Create and connect one client; throws if it cannot connect. */
 export async function openClient(name: ClientName, target: Target): Promise<BenchClient> {
   switch (name) {
+    case "respite-traced": {
+      // The pipelined client with a respite:command subscriber attached, doing
+      // what an APM agent does at the least: time every command.
+      const client = createRespite({ url: target.url, connectTimeoutMs: LONG_MS, maxPending: MAX_INFLIGHT });
+      client.on("error", () => undefined);
+      await client.connect();
+      const channel = diagnostics.tracingChannel<object>("respite:command");
+      const started = new WeakMap<object, number>();
+      let totalMs = 0;
+      const handlers = {
+        start: (ctx: object) => void started.set(ctx, performance.now()),
+        end: () => undefined,
+        asyncStart: () => undefined,
+        asyncEnd: (ctx: object) => void (totalMs += performance.now() - (started.get(ctx) ?? 0)),
+        error: () => undefined,
+      };
+      return {
+        name,
+        send: (cmd) => client.command(cmd),
+        close: () => client.close(),
+        enter: () => channel.subscribe(handlers),
+        leave: () => {
+          channel.unsubscribe(handlers);
+          if (totalMs < 0) throw new Error("unreachable: keeps the subscriber's work observable");
+        },
+      };
+    }
     case "respite-pipelined":
     case "respite-pooled": {
       const client = createRespite({

@@ -11,7 +11,8 @@
 //   npm run bench -- --cluster         on a local Redis Cluster: GET and SET at C in {128,1024}, each
 //                                      library's cluster client (--cluster --quick: under a minute)
 //   flags: --quick --cluster --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --no-pin --help
-//   clients:   respite-pipelined respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
+//   clients:   respite-pipelined respite-traced respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
+//              (respite-traced: pipelined with a respite:command subscriber attached during its own steps)
 //   workloads: get set (16-byte values) mget10 get100k mix (90% GET / 10% SET EX)
 //
 // What it does
@@ -312,6 +313,7 @@ async function main(): Promise<void> {
       progress.begin(label + " (warm-up)", warm + ops, tick);
       gc?.();
       let res: LoopResult;
+      client.enter?.();
       try {
         const warmRes = await withTimeout(runLoop(client, w, c, warm, warmCapMs, undefined, true, tick), warmCapMs + HANG_GRACE_MS, "warm-up");
         if (warmRes.mismatches > 0) {
@@ -340,6 +342,8 @@ async function main(): Promise<void> {
         results.push(emptyCell(w, c, client.name, reason));
         progress.end();
         continue;
+      } finally {
+        client.leave?.();
       }
       if (res.errors > 0) {
         const reason = `${res.errors} of ${res.done} ops failed: ${errorText(res.firstError)}`;
