@@ -1,5 +1,5 @@
 // Reconnect delays: capped exponential growth with full jitter
-// (delay = random(0, min(maxDelay, initial * 2^attempt))).
+// (delay = random(0, min(maxDelay, initial * 2^(attempt - 1))), attempt counting from 1).
 //
 // The numbers come from exponential-backoff's own option sanitising and
 // jitter. We do not use its backOff() driver: its sleep cannot be cancelled

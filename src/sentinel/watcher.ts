@@ -42,6 +42,10 @@ export class SentinelWatcher {
   private current: ServerAddress | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastSeen = 0;
+  /** The current connection's SUBSCRIBE was confirmed. */
+  private confirmed = false;
+  /** Why the last connection was lost, naming its sentinel (for the failed-round error). */
+  private lostWhy: string | undefined;
 
   constructor(
     private readonly locator: SentinelLocator,
@@ -62,6 +66,7 @@ export class SentinelWatcher {
             queueMicrotask(() => this.stop());
             return Promise.reject(new ClientClosedError());
           }
+          this.lostWhy = undefined; // a new attempt: a failure now is this dial's
           const node = this.next();
           return openConnection(this.locator.connectionOptions(node), events, signal);
         },
@@ -75,13 +80,18 @@ export class SentinelWatcher {
       {
         socket: { onPush: (reply) => this.push(reply), onPushError: () => true },
         ready: (conn) => this.watch(conn),
-        lost: () => this.unwatch(),
+        lost: () => {
+          const where = addressKey(this.current as ServerAddress);
+          this.lostWhy = this.confirmed ? `Sentinel ${where} closed the connection right after SUBSCRIBE` : `Sentinel ${where} closed the connection before confirming SUBSCRIBE`;
+          this.unwatch();
+        },
       },
       {
         // Report a failed round once per outage (not every round).
         attemptFailed: (error, attempt) => {
+          const why = this.lostWhy ?? error.message;
           if (attempt !== sentinels()) return;
-          this.hooks.error(new SentinelError(`Sentinel: no sentinel accepted the event subscription (last: ${error.message})`, "unreachable", { cause: error }));
+          this.hooks.error(new SentinelError(`Sentinel: no sentinel accepted the event subscription (last: ${why})`, "unreachable", { cause: error }));
         },
       },
     );
@@ -107,6 +117,7 @@ export class SentinelWatcher {
 
   private watch(conn: RespSocket): void {
     const node = this.current as ServerAddress;
+    this.confirmed = false;
     this.lastSeen = Date.now();
     conn.socket.on("data", () => {
       this.lastSeen = Date.now();
@@ -136,6 +147,7 @@ export class SentinelWatcher {
     if (kind === "message") {
       this.hooks.message(String(reply[1]), String(reply[2]), this.current as ServerAddress);
     } else if (kind === "subscribe" && Number(reply[2]) === this.channels.length && conn !== undefined) {
+      this.confirmed = true;
       this.owner.proven(conn);
       this.hooks.subscribed();
     }

@@ -114,7 +114,7 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         reconnect: RECONNECT,
         offlineQueue: { maxLength: OFFLINE_MAX },
-        pool: { max: POOL_MAX, maxWaiting: OFFLINE_MAX, acquireTimeoutMs: COMMAND_TIMEOUT_MS },
+        pool: { max: POOL_MAX, acquireTimeoutMs: COMMAND_TIMEOUT_MS },
       });
       let readyEvents = 0;
       let disconnectEvents = 0;
@@ -158,6 +158,8 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       /** Bumped before a kill and again once the process is gone (see below). */
       let generation = 0;
       let crossed = 0;
+      /** SETs of the callers that returned OK (each ran on the server: the MONITOR tap must have seen most). */
+      let confirmedSets = 0;
       let stale = 0;
       const crossedSamples: string[] = [];
 
@@ -180,6 +182,7 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
             }
             confirmed = value;
             confirmedGeneration = issuedAtGeneration;
+            confirmedSets++;
           } else if (set.error instanceof RedisError && set.error.maybeExecuted) {
             unknown.add(value);
           } else {
@@ -224,6 +227,10 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       };
 
       const burstValues = { n: 0 };
+      /** Burst commands settled (they are fire-and-forget: only this count shows one left hanging). */
+      let burstSettled = 0;
+      /** Burst commands refused with QueueFullError, of bursts issued while the client was not ready. */
+      let offlineBurstRejected = 0;
       const outages: OutageReport[] = [];
       const faultReports: FaultReport[] = [];
 
@@ -273,10 +280,14 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
             burstIssued++;
             pendingOfBurst++;
             void ledger.track("SET", () => client.command(["SET", `chaos:${transport}:burst`, value])).then((r) => {
+              burstSettled++;
               pendingOfBurst--;
               if (ready) readyBurstPending--;
               if (r.ok) return;
-              if (r.error instanceof QueueFullError) burstRejected++;
+              if (r.error instanceof QueueFullError) {
+                burstRejected++;
+                if (!ready) offlineBurstRejected++;
+              }
               if (r.error instanceof RedisError && !r.error.maybeExecuted) markNotExecuted(value);
             });
           }
@@ -376,12 +387,17 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       await runFaultSchedule(FAULTS, SECONDS, seed, [200, 600], runFault);
       running = false;
       const settledInTime = await Promise.race([Promise.all(callers).then(() => true), delay(10_000).then(() => false)]);
+      // Everything issued must settle on its own, before close() (which would
+      // settle what is stuck with ClientClosedError): bounded poll, the burst
+      // commands included (every command times out within commandTimeoutMs).
       const deadline = Date.now() + 5000;
-      while (ledger.unsettled > 0 && Date.now() < deadline) await delay(10);
+      while ((ledger.unsettled > 0 || burstSettled < burstValues.n) && Date.now() < deadline) await delay(10);
+      const burstUnsettled = burstValues.n - burstSettled;
       clearInterval(heapTimer);
-      await delay(200); // let the MONITOR tap read its last lines
+      // Every SET the server ran has been read by the MONITOR tap once its marker line is in.
+      await monitor.sync((args) => server.admin(args));
       clearInterval(pruneTimer);
-      ledger.closing = true;
+      ledger.beginClose();
       await client.close();
       monitor.close();
 
@@ -389,11 +405,12 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       const rejected = JSON.stringify(ledger.rejectedBy).replace(/"/g, "");
       console.log(
         `chaos[${transport}]: commands=${ledger.issued} faults=${faultCount} settled=${ledger.resolved + ledger.rejected} ok=${ledger.resolved} ` +
-          `rejected=${rejected} crossed=${crossed} unsettled=${ledger.unsettled}`,
+          `rejected=${rejected} crossed=${crossed} unsettled=${String(ledger.unsettledAtClose)} (bursts: ${burstUnsettled}) before close`,
       );
       const details =
         `chaos[${transport}] details: seed=${SEED} seconds=${SECONDS} stale=${stale} violations=${ledger.violations.length} ` +
-          `R1=${ledger.checkedR1} R2=${ledger.checkedR2} notExecuted=${notExecuted.size} monitoredSets=${monitor.sets} ` +
+          `R1=${ledger.checkedR1} R2=${ledger.checkedR2} notExecuted=${notExecuted.size} monitoredSets=${monitor.sets}/${confirmedSets} confirmed ` +
+          `tapAttachments=${monitor.attachments} offlineBurstRejected=${offlineBurstRejected} ` +
           `events={ready:${readyEvents},disconnect:${disconnectEvents},reconnecting:${reconnectingEvents}} clientErrors=${JSON.stringify(clientErrors).replace(/"/g, "")} ` +
           `proxy=${JSON.stringify(proxy.stats).replace(/"/g, "")}\n` +
           `  outages: ${outages
@@ -408,6 +425,8 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       const healthy =
         escaped.length === 0 &&
         settledInTime &&
+        ledger.unsettledAtClose === 0 &&
+        burstUnsettled === 0 &&
         ledger.unsettled === 0 &&
         crossed === 0 &&
         stale === 0 &&
@@ -417,7 +436,26 @@ describe.each(transports)("chaos (%s)", (transport: TransportName) => {
       // The details only when something is off (or asked for): CI logs keep one line per transport.
       if (!healthy || process.env.CHAOS_VERBOSE === "1") console.log(details);
 
+      expect(burstUnsettled, "burst commands not settled before close()").toBe(0);
       expectCleanRun(ledger, { escaped, settledInTime, crossed, crossedSamples, stale });
+      // The oracles had something to check. The MONITOR tap (maybeExecuted
+      // false = never ran) matched SET lines: it is attached but for a few ms
+      // after each restart, so it sees nearly every confirmed SET (half is
+      // far below what a working tap sees), and it re-attached after each kill -9.
+      expect(monitor.sets, `SETs the MONITOR tap matched, of ${confirmedSets} confirmed`).toBeGreaterThanOrEqual(Math.ceil(confirmedSets / 2));
+      expect(confirmedSets).toBeGreaterThan(CALLERS * 5);
+      expect(monitor.attachments, "MONITOR tap attachments (once, then after each restart)").toBeGreaterThanOrEqual(1 + outages.length);
+      // Offline bursts were refused (QueueFullError, maybeExecuted false): each value was
+      // held against the tap and the GETs (notExecuted).
+      expect(offlineBurstRejected, "burst commands refused while the client was offline").toBeGreaterThan(0);
+      expect(notExecuted.size).toBeGreaterThanOrEqual(offlineBurstRejected);
+      if (transport === "pipelined") {
+        // R1: each of those was issued while not ready, and rejected at once (no 'ready' in between).
+        expect(ledger.checkedR1, "rejections checked by R1").toBeGreaterThanOrEqual(offlineBurstRejected);
+        // R2: SIGSTOP and blackhole (each in every schedule) hold the in-flight
+        // commands past commandTimeoutMs on a connection that stays up.
+        expect(ledger.checkedR2, "timeouts checked by R2").toBeGreaterThan(0);
+      }
       // The schedule ran every kind of fault, and the client kept working.
       expect(new Set(faultReports.map((f) => f.name))).toEqual(new Set(FAULTS));
       expect(ledger.resolved).toBeGreaterThan(CALLERS * 10);

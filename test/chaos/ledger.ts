@@ -33,6 +33,12 @@ export class Ledger {
   private readonly outstanding = new Set<number>();
   /** Set at the end: from then on ClientClosedError is expected. */
   closing = false;
+  /**
+   * Commands still unsettled when close() was about to be called (see
+   * beginClose()): close() settles whatever is stuck with ClientClosedError,
+   * which the ledger then accepts, so only this count can show one.
+   */
+  unsettledAtClose: number | undefined;
 
   constructor(
     private readonly probe: LedgerProbe,
@@ -41,6 +47,12 @@ export class Ledger {
 
   get unsettled(): number {
     return this.outstanding.size;
+  }
+
+  /** Call right before client.close(): records what is unsettled, then expects ClientClosedError. */
+  beginClose(): void {
+    this.unsettledAtClose = this.outstanding.size;
+    this.closing = true;
   }
 
   violation(text: string): void {
@@ -149,6 +161,8 @@ export interface RunOutcome {
 export function expectCleanRun(ledger: Ledger, run: RunOutcome): void {
   expect(run.escaped).toEqual([]);
   expect(run.settledInTime).toBe(true);
+  // Before close() (which would settle anything stuck), then after it.
+  expect(ledger.unsettledAtClose, "commands unsettled when close() was called (beginClose())").toBe(0);
   expect(ledger.unsettled).toBe(0);
   expect(ledger.doubleSettled).toBe(0);
   expect(ledger.issued).toBe(ledger.resolved + ledger.rejected);

@@ -261,11 +261,33 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
   });
 
   it("runs a blocking command on its key's node, and closes gracefully", async () => {
-    const c = connectCluster(transport, { lazyConnect: true });
+    // A name of its own, so CLIENT LIST tells this client's connections from any other's.
+    const name = `${CLIENT_NAME}-blpop-${transport}`;
+    const c = connectCluster(transport, { lazyConnect: true, clientName: name });
     expect(c.status).toBe("idle");
     const k = `${p}:blocking`;
+    const owner = await suite.cluster.masterOf(keySlot(k));
+    /** Per node: this client's connections blocked in BLPOP (CLIENT LIST on the node itself). */
+    const blockedIn = async (node: RedisClusterNode): Promise<number> => {
+      const list = await node.admin(["CLIENT", "LIST"]);
+      return String(list)
+        .split("\n")
+        .filter((line) => line.includes(` name=${name} `) && line.includes(" cmd=blpop ")).length;
+    };
+    const blockedPerNode = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const n of suite.cluster.nodes) out[n.address] = await blockedIn(n);
+      return out;
+    };
+    const expected = Object.fromEntries(suite.cluster.nodes.map((n) => [n.address, n.id === owner.id ? 1 : 0]));
+    // Nothing was sent yet (lazy): the condition below is false until the BLPOP is in.
+    expect(await blockedPerNode()).toEqual(Object.fromEntries(suite.cluster.nodes.map((n) => [n.address, 0])));
     const popped = c.command(["BLPOP", k, 5]);
-    await waitFor(async () => (await c.command(["CLIENT", "LIST"])) !== null, 5_000);
+    // Blocked on the master owning the key's slot, and nowhere else.
+    let last: Record<string, number> = {};
+    await waitFor(async () => JSON.stringify((last = await blockedPerNode())) === JSON.stringify(expected), 4_000).catch((err: unknown) => {
+      throw new Error(`BLPOP not seen blocked on its key's node ${owner.address} only (last: ${JSON.stringify(last)})`, { cause: err });
+    });
     const other = connectCluster(transport);
     await other.command(["RPUSH", k, "x"]);
     expect(await popped).toEqual([k, "x"]);
@@ -414,7 +436,7 @@ describe.each(TRANSPORTS)("cluster, %s transport", (transport) => {
 
   it("waits out every node down, then serves again without a restart", async () => {
     const LIMIT = 100;
-    const c = connectCluster(transport, { offlineQueue: { maxLength: LIMIT }, pool: { maxWaiting: LIMIT } });
+    const c = connectCluster(transport, { offlineQueue: { maxLength: LIMIT }, maxPending: LIMIT });
     await c.connect();
     const keys = Array.from({ length: 12 }, (_, i) => `${p}:down:${i}`);
     await Promise.all(keys.map((k) => c.set(k, "before")));

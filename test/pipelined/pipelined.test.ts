@@ -92,24 +92,55 @@ describe("pipelined transport", () => {
 
   it("backs off with growing, capped delays while the server is down, and close() stops all dialing", async () => {
     const port = await unusedPort();
+    /** When each dial was accepted. */
+    const dialTimes: number[] = [];
     let dials = 0;
     // A listener that accepts and closes at once: every dial is counted, none succeeds.
     const fake = net.createServer((s) => {
       dials++;
+      dialTimes.push(Date.now());
       s.destroy();
     });
     await new Promise<void>((resolve) => fake.listen(port, "127.0.0.1", resolve));
     try {
       const c = client({ port, host: "127.0.0.1", url: undefined, reconnect: { initialDelayMs: 10, maxDelayMs: 80 }, clientName: "x" });
-      const caps: number[] = [];
-      c.on("reconnecting", ({ attempt, delayMs }) => {
-        caps.push(Math.min(10 * 2 ** (attempt - 1), 80));
-        expect(delayMs).toBeGreaterThanOrEqual(0);
-        expect(delayMs).toBeLessThanOrEqual(Math.min(10 * 2 ** (attempt - 1), 80));
-      });
+      const capOf = (attempt: number): number => Math.min(10 * 2 ** (attempt - 1), 80);
+      // Collected in the listener, checked below (a throw inside a listener is not a test failure).
+      const seen: { attempt: number; delayMs: number; at: number }[] = [];
+      c.on("reconnecting", ({ attempt, delayMs }) => seen.push({ attempt, delayMs, at: Date.now() }));
       const pending = c.command(["GET", "k"]);
-      await waitFor(() => caps.length >= 7, 5000);
+      // 12 attempts: caps 10+20+40+9*80 = 790 ms at most, plus the dials.
+      const N = 12;
+      let atN = { events: 0, dials: 0 };
+      await waitFor(() => {
+        if (seen.length < N) return false;
+        atN = { events: seen.length, dials };
+        return true;
+      }, 5000);
+      const events = seen.slice(0, N);
+      const caps = events.map((e) => capOf(e.attempt));
       expect(caps.slice(0, 7)).toEqual([10, 20, 40, 80, 80, 80, 80]);
+      // Attempts count up one by one: the caps grow, then stay at the max.
+      expect(events.map((e) => e.attempt)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+      for (const e of events) {
+        expect(Number.isInteger(e.delayMs), `delay ${e.delayMs}`).toBe(true);
+        expect(e.delayMs).toBeGreaterThanOrEqual(0);
+        expect(e.delayMs, `delay of attempt ${e.attempt}`).toBeLessThanOrEqual(capOf(e.attempt));
+      }
+      // Every event is a failed dial: it does redial, once per attempt (one more may be under way).
+      expect(atN.dials).toBeGreaterThanOrEqual(atN.events);
+      expect(atN.dials).toBeLessThanOrEqual(atN.events + 1);
+      // Dial i+1 comes no sooner than the delay reported after dial i failed
+      // (2 ms: timer and clock granularity): the client waits what it reports.
+      for (let i = 0; i + 1 < N; i++) {
+        const e = events[i] as { delayMs: number; at: number };
+        expect((dialTimes[i + 1] as number) - e.at, `wait before dial ${i + 2}`).toBeGreaterThanOrEqual(e.delayMs - 2);
+      }
+      // Full jitter averages half the cap: the delays together are not (nearly) all 0.
+      // Under 5% of the caps' sum (39.5 of 790 ms) has a probability below 1e-8.
+      const total = events.reduce((sum, e) => sum + e.delayMs, 0);
+      const capSum = caps.reduce((a, b) => a + b, 0);
+      expect(total, `sum of ${N} delays (caps sum to ${capSum} ms)`).toBeGreaterThanOrEqual(0.05 * capSum);
       const closing = c.close();
       await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
       await closing;

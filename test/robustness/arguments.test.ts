@@ -8,10 +8,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type Client, type ClientOptions, type Reply } from "../../src/index.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
-import { transports, trapEscapes } from "./support.js";
+import { fuzzRuns, transports, trapEscapes } from "./support.js";
 
 const escaped = trapEscapes();
-const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+const RUNS = fuzzRuns(100);
 
 let server: RedisServer;
 const clients: Client[] = [];

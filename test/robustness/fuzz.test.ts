@@ -12,10 +12,10 @@ import { ConnectionError, ProtocolError, RedisError, ReplyError, createClient, t
 import { goodServer, startFakeServer, type Behaviour, type FakeConnection, type FakeServer } from "../support/fake-server.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { writeReplies, type WireReply } from "../support/resp-writer.js";
-import { delay, eventually, rejection, settle, transports, trapEscapes } from "./support.js";
+import { delay, eventually, fuzzRuns, rejection, settle, transports, trapEscapes } from "./support.js";
 
 const escaped = trapEscapes();
-const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
+const RUNS = fuzzRuns(60);
 
 /** One fake server for the file; each fast-check run says what its next connections do. */
 let fake: FakeServer;
@@ -237,5 +237,17 @@ describe.each(transports)("fuzz (%s)", (transport) => {
       await proxy.close();
     }
     await delay(0);
+  });
+});
+
+describe("FUZZ_RUNS", () => {
+  it("falls back to the default when unset or empty, and refuses 0 or anything not a positive integer", () => {
+    expect(fuzzRuns(60, undefined)).toBe(60);
+    expect(fuzzRuns(60, "")).toBe(60);
+    expect(fuzzRuns(60, "  ")).toBe(60);
+    expect(fuzzRuns(60, "500")).toBe(500);
+    for (const bad of ["0", "-3", "1.5", "abc", "1e3", "Infinity", "0x10"]) {
+      expect(() => fuzzRuns(60, bad), bad).toThrow(/^FUZZ_RUNS must be a positive integer/);
+    }
   });
 });

@@ -75,3 +75,19 @@ export function dialBound(windowMs: number, reconnect: { initialDelayMs: number;
   }
   return 2 * n + 5;
 }
+
+/**
+ * fast-check runs per property: FUZZ_RUNS from the environment, or
+ * `defaultRuns` when it is unset or empty. Anything but a positive integer
+ * throws at load time: FUZZ_RUNS=0 (or a typo) must not turn the property
+ * tests into silent no-ops.
+ */
+export function fuzzRuns(defaultRuns: number, env: string | undefined = process.env.FUZZ_RUNS): number {
+  if (env === undefined || env.trim() === "") return defaultRuns;
+  const text = env.trim();
+  const runs = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(runs) || runs < 1) {
+    throw new Error(`FUZZ_RUNS must be a positive integer (fast-check runs per property), got ${JSON.stringify(env)}; unset it for the default of ${defaultRuns}`);
+  }
+  return runs;
+}

@@ -10,7 +10,7 @@
 // time, to prove which writes a node executed.
 import net from "node:net";
 import type { Client, RedisError } from "../../src/index.js";
-import { encodeCommand } from "../../src/protocol/encode.js";
+import { writeCommand } from "../support/resp-writer.js";
 
 export interface SetRecord {
   caller: number;
@@ -241,7 +241,7 @@ export function startMonitor(port: number, password: string | undefined): Promis
         if (confirmed && line.startsWith("+")) lines.push({ at: executedAt(line) ?? at, args: monitorArgs(line) });
       }
     });
-    if (password !== undefined) socket.write(encodeCommand(["AUTH", password]));
-    socket.write(encodeCommand(["MONITOR"]));
+    if (password !== undefined) socket.write(writeCommand(["AUTH", password]));
+    socket.write(writeCommand(["MONITOR"]));
   });
 }

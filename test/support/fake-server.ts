@@ -7,8 +7,11 @@
 // strings) and hands each to a behaviour, chosen per connection: the first
 // connection can misbehave and the next ones answer properly, which is how
 // tests see a client reconnect and serve again.
+//
+// Commands are read with the harness's own RESP reader (resp-reader.ts), not
+// with src/protocol: what the fake saw must not depend on the client's codec.
 import net from "node:net";
-import { Decoder } from "../../src/protocol/decode.js";
+import { RespError, RespReader, type RespValue } from "./resp-reader.js";
 
 const HOST = "127.0.0.1";
 
@@ -68,25 +71,34 @@ export async function startFakeServer(behaviour: Behaviour | ((index: number) =>
     connections.push(conn);
     const b = pick(conn.index);
     socket.on("error", () => undefined);
-    const decoder = new Decoder(
-      {
-        onReply: (reply) => {
-          const args = Array.isArray(reply) ? reply.map((a) => String(a)) : [String(reply)];
-          conn.commands.push(args);
-          allCommands.push(args);
-          if (conn.isClosed) return;
-          if (b.handlesPing !== true && (args[0] ?? "").toUpperCase() === "PING") {
-            conn.write(args.length > 1 ? bulk(args[1] as string) : "+PONG\r\n");
-            return;
-          }
-          b.onCommand?.(conn, args);
-        },
-        onErrorReply: () => conn.reset(),
-        onProtocolError: () => conn.reset(),
-      },
-      Number.MAX_SAFE_INTEGER,
-    );
-    socket.on("data", (chunk: Buffer) => decoder.write(chunk));
+    const onCommand = (reply: RespValue): void => {
+      const args = Array.isArray(reply) ? reply.map((a) => String(a)) : [String(reply)];
+      conn.commands.push(args);
+      allCommands.push(args);
+      if (conn.isClosed) return;
+      if (b.handlesPing !== true && (args[0] ?? "").toUpperCase() === "PING") {
+        conn.write(args.length > 1 ? bulk(args[1] as string) : "+PONG\r\n");
+        return;
+      }
+      b.onCommand?.(conn, args);
+    };
+    const reader = new RespReader();
+    socket.on("data", (chunk: Buffer) => {
+      let values: RespValue[];
+      try {
+        values = reader.feed(chunk);
+      } catch {
+        conn.reset(); // not RESP: a client bug the test will see as a reset
+        return;
+      }
+      for (const value of values) {
+        if (value instanceof RespError) {
+          conn.reset(); // a client never sends an error reply
+          return;
+        }
+        onCommand(value);
+      }
+    });
     b.onConnect?.(conn);
     for (const w of waiters.filter((x) => connections.length >= x.n)) {
       waiters.splice(waiters.indexOf(w), 1);

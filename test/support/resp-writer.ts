@@ -1,5 +1,7 @@
-// A test-side RESP2 *reply* writer: what a server would send. Used to feed
-// the Decoder known bytes (property tests, fake servers).
+// A test-side RESP2 writer, sharing no code with src/protocol: replies (what
+// a server would send; to feed the Decoder known bytes in property tests and
+// fake servers) and commands (what a client sends; for the harness's own
+// admin sockets and MONITOR taps). Its reading half is resp-reader.ts.
 
 /** A reply to write. Strings and Buffers become bulk strings. */
 export type WireReply =
@@ -62,5 +64,27 @@ export function writeReply(value: WireReply): Buffer {
 export function writeReplies(values: readonly WireReply[]): Buffer {
   const out: Buffer[] = [];
   for (const value of values) writeInto(value, out);
+  return Buffer.concat(out);
+}
+
+/** A command argument, as the client takes it. */
+export type CommandArg = string | Buffer | number | bigint;
+
+/**
+ * The RESP2 bytes of a *command* (what a client sends): an array of bulk
+ * strings. Throws a TypeError, before anything is written, for an empty
+ * command or an argument that is not a string, Buffer, finite number or bigint.
+ */
+export function writeCommand(args: readonly CommandArg[]): Buffer {
+  if (!Array.isArray(args) || args.length === 0) throw new TypeError("a command must be a non-empty array of arguments");
+  const out: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  args.forEach((arg: unknown, i) => {
+    let body: Buffer;
+    if (Buffer.isBuffer(arg)) body = arg;
+    else if (typeof arg === "string") body = Buffer.from(arg, "utf8");
+    else if (typeof arg === "bigint" || (typeof arg === "number" && Number.isFinite(arg))) body = Buffer.from(String(arg));
+    else throw new TypeError(`argument ${i} of ${String(args[0])} cannot be sent: ${typeof arg === "number" ? String(arg) : typeof arg}`);
+    out.push(Buffer.from(`$${body.length}\r\n`), body, Buffer.from("\r\n"));
+  });
   return Buffer.concat(out);
 }

@@ -2,8 +2,15 @@
 // on, one command on a fresh socket, an INFO reply as fields. The harnesses
 // use these to decide readiness and to drive faults.
 import { createServer, Socket } from "node:net";
-import { encodeCommand, validateCommand, type Arg } from "../../src/protocol/encode.js";
-import { Decoder, type Reply } from "../../src/protocol/decode.js";
+// The replies keep the client's shapes (Reply, ReplyError) so callers read
+// them as before, but the bytes are written and read by the harness's own
+// RESP code (resp-writer.ts, resp-reader.ts), never by src/protocol: an
+// oracle must not share a codec bug with the client it checks.
+import type { Arg } from "../../src/protocol/encode.js";
+import type { Reply } from "../../src/protocol/decode.js";
+import { ReplyError } from "../../src/errors.js";
+import { RespError, RespReader, type RespValue } from "./resp-reader.js";
+import { writeCommand } from "./resp-writer.js";
 
 const HOST = "127.0.0.1";
 
@@ -37,9 +44,10 @@ export function sendCommand(
   password?: string,
   host = HOST,
 ): Promise<Reply> {
-  validateCommand(args);
   const name = String(args[0]).toUpperCase();
   const commands: (readonly Arg[])[] = password === undefined ? [args] : [["AUTH", password], args];
+  // Throws a TypeError for a bad argument, before any socket is opened.
+  const bytes = Buffer.concat(commands.map((c) => writeCommand(c)));
   return new Promise<Reply>((resolve, reject) => {
     const socket = new Socket();
     let settled = false;
@@ -56,20 +64,37 @@ export function sendCommand(
       () => finish(new Error(`${name} to ${host}:${port} got no reply within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const decoder = new Decoder({
-      onReply: (reply) => {
-        if (--awaiting === 0) finish(null, reply);
-      },
-      onErrorReply: (error) => finish(error),
-      onProtocolError: (error) => finish(error),
+    const reader = new RespReader();
+    socket.on("data", (chunk: Buffer) => {
+      let values: RespValue[];
+      try {
+        values = reader.feed(chunk);
+      } catch (err) {
+        finish(err as Error);
+        return;
+      }
+      for (const value of values) {
+        if (value instanceof RespError) {
+          finish(new ReplyError(value.message));
+          return;
+        }
+        if (--awaiting === 0) {
+          finish(null, toReply(value));
+          return;
+        }
+      }
     });
-    socket.on("data", (chunk: Buffer) => decoder.write(chunk));
     socket.on("error", (err) => finish(err));
     socket.on("close", () => finish(new Error(`${name} to ${host}:${port}: connection closed before a reply`)));
-    socket.connect(port, host, () => {
-      for (const command of commands) socket.write(encodeCommand(command));
-    });
+    socket.connect(port, host, () => socket.write(bytes));
   });
+}
+
+/** The client's shape of a reply: nested error replies (inside EXEC results) become ReplyError values. */
+export function toReply(value: RespValue): Reply {
+  if (value instanceof RespError) return new ReplyError(value.message);
+  if (Array.isArray(value)) return value.map(toReply);
+  return value;
 }
 
 /** "field:value" lines of an INFO / CLUSTER INFO reply. */
