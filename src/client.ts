@@ -3,7 +3,7 @@
 // batches and pub/sub need more than command() and live here.
 import { atomicResults, EXEC, MULTI, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
 import { needsOwnConnection, refusal, type Placement } from "./commands.js";
-import { ClientClosedError, type RedisError } from "./errors.js";
+import { ClientClosedError, ConnectionError, type RedisError } from "./errors.js";
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
 import type { Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
@@ -43,6 +43,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   private readonly placement: Placement;
   private subscriber: Subscriber | undefined;
   private readonly connector: Connector;
+  /** Unsubscribes from the credentials provider's pushes (at close or destroy). */
+  private stopCredentials: (() => void) | undefined;
   /** Who this client is in every diagnostics payload. */
   private readonly identity: ClientIdentity;
   private readonly reportError: (error: RedisError) => void;
@@ -94,6 +96,14 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       this.placement = "shared";
     }
     if (sentinel !== undefined) this.transport = sentinel.wrap(this.transport);
+    // Pushed rotations: every connection takes the new credentials on (the subscriber by resubscribing on a fresh dial).
+    const creds = this.options.credentials;
+    if (creds !== undefined && typeof creds !== "function" && creds.subscribe !== undefined) {
+      this.stopCredentials = creds.subscribe((next) => {
+        this.transport.reauthenticate?.(next);
+        this.subscriber?.invalidate();
+      });
+    }
     if (!this.options.lazyConnect) {
       // Connection failures are reported through events and command results.
       this.transport.connect().catch(() => undefined);
@@ -105,9 +115,25 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     return this.transport.status;
   }
 
-  /** Resolves once the first handshake is done (optional: commands queue until then). */
-  connect(): Promise<void> {
-    return this.transport.connect();
+  /**
+   * Resolves once a connection is ready (optional: commands queue until
+   * then). `timeoutMs` bounds the wait: past it, a ConnectionError
+   * ("connect-failed") rejects this call, while the client goes on
+   * reconnecting in the background (close() it if you give up on it).
+   */
+  connect(options?: { timeoutMs?: number }): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? 0;
+    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(new TypeError(`connect({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
+    }
+    const ready = this.transport.connect();
+    if (timeoutMs === 0 || !Number.isFinite(timeoutMs)) return ready;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectionError(`Not connected within ${timeoutMs} ms; still trying in the background`, "connect-failed", false)), timeoutMs);
+    });
+    ready.catch(() => undefined);
+    return Promise.race([ready, late]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -250,6 +276,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       return Promise.reject(new TypeError(`close({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
     }
     this.closedByUser = true;
+    this.stopCredentials?.();
     const subscriber = this.subscriber?.close() ?? Promise.resolve();
     const graceful = Promise.all([this.transport.close(), subscriber]).then(() => undefined);
     if (timeoutMs === 0 || !Number.isFinite(timeoutMs)) return graceful;
@@ -260,6 +287,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   /** Now: every pending command rejects with ClientClosedError. */
   destroy(): void {
     this.closedByUser = true;
+    this.stopCredentials?.();
     this.subscriber?.destroy();
     this.transport.destroy();
   }

@@ -73,6 +73,8 @@ export type ConnectionErrorReason =
   | "auth-failed"
   /** SELECT or another handshake step was refused: the client stops. */
   | "handshake-failed"
+  /** The credentials provider threw, hung past connectTimeoutMs, or returned no password: retried after the backoff. */
+  | "credentials-failed"
   /** The client is offline and its offline queue is disabled or full. */
   | "offline"
   /** Reconnect attempts are exhausted (reconnect.maxAttempts). */

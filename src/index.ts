@@ -20,7 +20,7 @@ export {
   type RedisErrorOptions,
   type SentinelErrorKind,
 } from "./errors.js";
-export type { ClientOptions, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
+export type { ClientOptions, Credentials, CredentialsProvider, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js";
 export type { IntegerMode, Reply } from "./protocol/decode.js";
 export type { Arg, Command } from "./protocol/encode.js";

@@ -4,6 +4,9 @@
 // is worse than an error. Every public option object goes through checkKeys()
 // (or, on the per-command hot path, its switch-based twin in request.ts),
 // which throws a TypeError naming the option and the nearest valid one.
+import type { BatchOptions } from "./batch.js";
+import type { CloseOptions } from "./client.js";
+import type { SubscribeOptions } from "./pubsub/subscriber.js";
 
 /** The valid names of an options type: TypeScript insists that every key of T is listed, and nothing else. */
 export type KeySet<T> = { readonly [K in keyof Required<T>]: true };
@@ -18,7 +21,12 @@ export function namesOf<T>(set: KeySet<T>): string[] {
  * `allowed`. `where` says which call ("createClient(options)"), `path` the
  * nesting ("pool.") so the message names the option as the caller wrote it.
  */
-export function checkKeys(where: string, object: object, allowed: KeySet<object> | readonly string[], path = ""): void {
+export function checkKeys(where: string, object: unknown, allowed: KeySet<object> | readonly string[], path = ""): void {
+  if (typeof object !== "object" || object === null || Array.isArray(object)) {
+    const what = path === "" ? "options" : `option "${path.slice(0, -1)}"`;
+    const got = object === null ? "null" : Array.isArray(object) ? "an array" : typeof object;
+    throw new TypeError(`${where}: ${what} must be an object, got ${got}`);
+  }
   const list = Array.isArray(allowed) ? (allowed as readonly string[]) : undefined;
   for (const key of Object.keys(object)) {
     const known = list === undefined ? Object.hasOwn(allowed, key) : list.includes(key);
@@ -78,3 +86,25 @@ function distance(a: string, b: string, limit: number): number {
   return Math.min(previous[b.length] as number, limit);
 }
 
+
+// Checks for option objects whose calls live in files of their own (client.ts,
+// cluster-client.ts, the pub/sub code): each is one line at the call's start.
+
+const BATCH_OPTION_KEYS: KeySet<BatchOptions> = { atomic: true, returnBuffers: true, timeoutMs: true, signal: true };
+const CLOSE_OPTION_KEYS: KeySet<CloseOptions> = { timeoutMs: true };
+const SUBSCRIBE_OPTION_KEYS: KeySet<SubscribeOptions> = { returnBuffers: true };
+
+/** batch(commands, options): throws a TypeError for an unknown option name. */
+export function checkBatchOptions(options: BatchOptions | undefined): void {
+  if (options !== undefined) checkKeys("batch(commands, options)", options, BATCH_OPTION_KEYS);
+}
+
+/** close(options): throws a TypeError for an unknown option name. */
+export function checkCloseOptions(options: CloseOptions | undefined): void {
+  if (options !== undefined) checkKeys("close(options)", options, CLOSE_OPTION_KEYS);
+}
+
+/** subscribe / psubscribe / ssubscribe(..., options): throws a TypeError for an unknown option name. */
+export function checkSubscribeOptions(options: SubscribeOptions | undefined): void {
+  if (options !== undefined) checkKeys("subscribe(..., options)", options, SUBSCRIBE_OPTION_KEYS);
+}

@@ -2,6 +2,7 @@
 // README's options table is written from this file).
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { hidePassword } from "./hide-password.js";
+import { checkKeys, type KeySet } from "./option-keys.js";
 import { DEFAULT_MAX_REPLY_BYTES } from "./protocol/decode.js";
 // The sentinel option's type and resolution live in src/sentinel.
 import { resolveSentinelOptions, type ResolvedSentinelOptions, type SentinelOptions } from "./sentinel/options.js";
@@ -26,6 +27,28 @@ export interface PoolOptions {
   acquireTimeoutMs?: number;
   /** An idle socket above `min` is closed after this long, in ms. Default 30000. */
   idleTimeoutMs?: number;
+}
+
+/** What a credentials provider hands over: never shown in an error, an event or util.inspect. */
+export interface Credentials {
+  username?: string;
+  password: string;
+}
+
+/** A function asked before every (re)connect, or an object that can also push new credentials. */
+export type CredentialsProvider =
+  | (() => Credentials | Promise<Credentials>)
+  | {
+      get(): Credentials | Promise<Credentials>;
+      /** Call `onChange` with new credentials when they rotate; returns an unsubscribe function. */
+      subscribe?(onChange: (credentials: Credentials) => void): () => void;
+    };
+
+function credentialsProvider(value: unknown): CredentialsProvider | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "function") return value as CredentialsProvider;
+  if (typeof value === "object" && value !== null && typeof (value as { get?: unknown }).get === "function") return value as CredentialsProvider;
+  throw new TypeError("Option credentials must be a function returning { username?, password }, or an object with get() (and optionally subscribe())");
 }
 
 export interface ClientOptions {
@@ -65,6 +88,21 @@ export interface ClientOptions {
    * "string": always the decimal string.
    */
   integers?: "number" | "bigint" | "string";
+  /**
+   * Rotating credentials (managed Redis tokens): asked before every
+   * (re)connect's AUTH, bounded by connectTimeoutMs. A provider object with
+   * `subscribe` can push new credentials: open connections then AUTH again
+   * in place (pipelined) or are replaced once idle (pooled, pub/sub). Takes
+   * the place of username/password.
+   */
+  credentials?: CredentialsProvider;
+  /**
+   * Find half-open connections: a connection that has received nothing for
+   * half this long sends a PING; no answer within another half, it is lost
+   * (detected within two intervals). 0 (default) = off; TCP keepalive is on
+   * regardless.
+   */
+  healthCheckIntervalMs?: number;
   /** Pooled transport settings (also used for the pipelined client's dedicated blocking connections). */
   pool?: PoolOptions;
   /**
@@ -100,6 +138,8 @@ export interface ResolvedOptions {
   lazyConnect: boolean;
   maxReplyBytes: number;
   integers: "number" | "bigint" | "string";
+  credentials: CredentialsProvider | undefined;
+  healthCheckIntervalMs: number;
   pool: Required<PoolOptions>;
   /** Undefined without the sentinel option. */
   sentinel: ResolvedSentinelOptions | undefined;
@@ -121,8 +161,55 @@ export const DEFAULTS = {
   lazyConnect: false,
   maxReplyBytes: DEFAULT_MAX_REPLY_BYTES,
   integers: "number",
+  healthCheckIntervalMs: 0,
   pool: { min: 0, max: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 30_000 },
 } as const;
+
+/** Every createClient option name (TypeScript checks the list against ClientOptions). */
+export const CLIENT_OPTION_KEYS: KeySet<ClientOptions> = {
+  url: true,
+  host: true,
+  port: true,
+  db: true,
+  username: true,
+  password: true,
+  clientName: true,
+  tls: true,
+  transport: true,
+  connectTimeoutMs: true,
+  commandTimeoutMs: true,
+  reconnect: true,
+  offlineQueue: true,
+  maxPending: true,
+  retryReadOnly: true,
+  lazyConnect: true,
+  maxReplyBytes: true,
+  integers: true,
+  credentials: true,
+  healthCheckIntervalMs: true,
+  pool: true,
+  sentinel: true,
+  role: true,
+};
+const RECONNECT_KEYS: KeySet<ReconnectOptions> = { initialDelayMs: true, maxDelayMs: true, maxAttempts: true };
+const POOL_KEYS: KeySet<PoolOptions> = { min: true, max: true, acquireTimeoutMs: true, idleTimeoutMs: true };
+const OFFLINE_QUEUE_KEYS: KeySet<Exclude<ClientOptions["offlineQueue"], false | undefined>> = { maxLength: true };
+
+/**
+ * The nested option objects (reconnect, pool, offlineQueue; sentinel is
+ * checked by its own resolver). `tls` is node:tls' options, passed through
+ * unread: node owns those names.
+ */
+export function checkNestedOptions(where: string, opts: Partial<ClientOptions>): void {
+  if (opts.reconnect !== undefined && opts.reconnect !== false) checkKeys(where, opts.reconnect, RECONNECT_KEYS, "reconnect.");
+  if (opts.pool !== undefined) {
+    if (typeof opts.pool === "object" && opts.pool !== null && "maxWaiting" in opts.pool) {
+      throw new TypeError("Option pool.maxWaiting was replaced by maxPending, which bounds waiting commands on both transports");
+    }
+    checkKeys(where, opts.pool, POOL_KEYS, "pool.");
+  }
+  if (opts.offlineQueue !== undefined && opts.offlineQueue !== false) checkKeys(where, opts.offlineQueue, OFFLINE_QUEUE_KEYS, "offlineQueue.");
+}
 
 function nonNegative(name: string, value: number | undefined, fallback: number, allowInfinity = false): number {
   if (value === undefined) return fallback;
@@ -166,8 +253,16 @@ function parseUrl(url: string): UrlParts {
   return parts;
 }
 
-export function resolveOptions(input: string | ClientOptions = {}): ResolvedOptions {
+/**
+ * @param where the call named in a TypeError for an unknown option name
+ *   (createCluster passes its own; its node options are checked there).
+ */
+export function resolveOptions(input: string | ClientOptions = {}, where = "createClient(options)"): ResolvedOptions {
   const opts: ClientOptions = typeof input === "string" ? { url: input } : input;
+  if (typeof input !== "string") {
+    checkKeys(where, opts, CLIENT_OPTION_KEYS);
+    checkNestedOptions(where, opts);
+  }
   const fromUrl = opts.url ? parseUrl(opts.url) : {};
   const transport = opts.transport ?? DEFAULTS.transport;
   if (transport !== "pipelined" && transport !== "pooled") {
@@ -182,9 +277,6 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
           maxDelayMs: nonNegative("reconnect.maxDelayMs", opts.reconnect?.maxDelayMs, DEFAULTS.reconnect.maxDelayMs),
           maxAttempts: nonNegative("reconnect.maxAttempts", opts.reconnect?.maxAttempts, DEFAULTS.reconnect.maxAttempts, true),
         };
-  if (opts.pool !== undefined && "maxWaiting" in opts.pool) {
-    throw new TypeError("Option pool.maxWaiting was replaced by maxPending, which bounds waiting commands on both transports");
-  }
   const pool = {
     min: nonNegative("pool.min", opts.pool?.min, DEFAULTS.pool.min),
     max: nonNegative("pool.max", opts.pool?.max, DEFAULTS.pool.max),
@@ -220,8 +312,10 @@ export function resolveOptions(input: string | ClientOptions = {}): ResolvedOpti
     lazyConnect: opts.lazyConnect ?? DEFAULTS.lazyConnect,
     maxReplyBytes: nonNegative("maxReplyBytes", opts.maxReplyBytes, DEFAULTS.maxReplyBytes),
     integers,
+    credentials: credentialsProvider(opts.credentials),
+    healthCheckIntervalMs: nonNegative("healthCheckIntervalMs", opts.healthCheckIntervalMs, DEFAULTS.healthCheckIntervalMs),
     pool,
-    sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel),
+    sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel, where),
     role,
   });
 }

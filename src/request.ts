@@ -5,6 +5,7 @@
 import { blockingTimeoutMs, commandName, semantics, type CommandSemantics } from "./commands.js";
 import { AbortError, ClientClosedError, ConnectionError, RedisError, ReplyError, TimeoutError } from "./errors.js";
 import type { Reply } from "./protocol/decode.js";
+import { unknownOption, type KeySet } from "./option-keys.js";
 import { encodeCommand, type Command, type Encoded } from "./protocol/encode.js";
 import type { RequestGroup } from "./request-group.js";
 
@@ -15,6 +16,27 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Abort the call: it rejects with AbortError at once. */
   signal?: AbortSignal;
+}
+
+const COMMAND_OPTION_KEYS: KeySet<CommandOptions> = { returnBuffers: true, timeoutMs: true, signal: true };
+
+/**
+ * Throws a TypeError for an option name CommandOptions does not have. On the
+ * hot path of every command: a for-in and a switch, no allocation (the cases
+ * are COMMAND_OPTION_KEYS; test/features/strict-api.test.ts keeps them equal).
+ */
+export function checkCommandOptions(options: CommandOptions): void {
+  if (typeof options !== "object") throw new TypeError(`command(args, options): options must be an object, got ${typeof options}`);
+  for (const key in options) {
+    switch (key) {
+      case "returnBuffers":
+      case "timeoutMs":
+      case "signal":
+        continue;
+      default:
+        throw unknownOption("command(args, options)", key, Object.keys(COMMAND_OPTION_KEYS));
+    }
+  }
 }
 
 export enum RequestState {
@@ -52,7 +74,9 @@ export class Request {
   private onSettle: ((req: Request) => void) | undefined;
 
   constructor(args: Command, options: CommandOptions | undefined, defaultTimeoutMs: number) {
-    this.encoded = encodeCommand(args); // throws TypeError on bad input, before any state exists
+    // Both throw a TypeError on bad input, before any state exists.
+    if (options != null) checkCommandOptions(options);
+    this.encoded = encodeCommand(args);
     this.args = args;
     this.sem = semantics(args);
     this.returnBuffers = options?.returnBuffers === true;
@@ -141,4 +165,15 @@ export class Request {
     }
   }
 
+}
+
+/**
+ * A request respite sends for itself (a health-check PING, a re-AUTH): no
+ * deadline of its own (the connection's fate decides it) and nobody awaits
+ * it, so its failure is handled here.
+ */
+export function internalRequest(args: Command): Request {
+  const r = new Request(args, { timeoutMs: 0 }, 0);
+  r.promise.catch(() => undefined);
+  return r;
 }

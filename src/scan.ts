@@ -9,6 +9,7 @@ import { ProtocolError } from "./errors.js";
 import { parseScore, type ScoredMember } from "./helpers/replies.js";
 import type { Reply } from "./protocol/decode.js";
 import type { Arg, Command } from "./protocol/encode.js";
+import { checkKeys, type KeySet } from "./option-keys.js";
 import type { CommandOptions } from "./request.js";
 
 export interface ScanOptions {
@@ -27,22 +28,33 @@ export interface CommandSender {
   command(args: Command, options?: CommandOptions): Promise<Reply>;
 }
 
-function optionArgs(options: KeyScanOptions | undefined): Arg[] {
+const SCAN_KEYS: KeySet<ScanOptions> = { match: true, count: true };
+const KEY_SCAN_KEYS: KeySet<KeyScanOptions> = { match: true, count: true, type: true };
+
+/**
+ * The MATCH / COUNT / TYPE arguments, checked at the iterator's first step,
+ * before anything is sent (so the first next(), and a for-await over it,
+ * rejects): an unknown option such as MATCH (node-redis' spelling) is a
+ * TypeError rather than a walk over every key, and so is TYPE on HSCAN /
+ * SSCAN / ZSCAN, which have none. The cluster's scan() checks the same way.
+ */
+function optionArgs(where: string, options: KeyScanOptions | undefined, allowed: KeySet<KeyScanOptions> | KeySet<ScanOptions>): Arg[] {
   const out: Arg[] = [];
-  if (options?.match !== undefined) out.push("MATCH", options.match);
-  if (options?.count !== undefined) {
+  if (options === undefined) return out;
+  checkKeys(where, options, allowed);
+  if (options.match !== undefined) out.push("MATCH", options.match);
+  if (options.count !== undefined) {
     if (!Number.isSafeInteger(options.count) || options.count <= 0) {
       throw new TypeError(`SCAN option count must be a positive integer, got ${String(options.count)}`);
     }
     out.push("COUNT", options.count);
   }
-  if (options?.type !== undefined) out.push("TYPE", options.type);
+  if (options.type !== undefined) out.push("TYPE", options.type);
   return out;
 }
 
 /** Raw batches: each step's item array, as the server sent it. */
-async function* steps(sender: CommandSender, name: string, key: Arg | undefined, options: KeyScanOptions | undefined): AsyncGenerator<string[], void, undefined> {
-  const extra = optionArgs(options);
+async function* steps(sender: CommandSender, name: string, key: Arg | undefined, extra: Arg[]): AsyncGenerator<string[], void, undefined> {
   let cursor = "0";
   do {
     const args: Arg[] = key === undefined ? [name, cursor, ...extra] : [name, key, cursor, ...extra];
@@ -59,31 +71,28 @@ async function* steps(sender: CommandSender, name: string, key: Arg | undefined,
 
 /** SCAN: every key (matching MATCH / TYPE). */
 export async function* scanKeys(sender: CommandSender, options?: KeyScanOptions): AsyncGenerator<string, void, undefined> {
-  for await (const batch of steps(sender, "SCAN", undefined, options)) yield* batch;
+  const extra = optionArgs("scan(options)", options, KEY_SCAN_KEYS);
+  for await (const batch of steps(sender, "SCAN", undefined, extra)) yield* batch;
 }
 
 /** SSCAN: every member of a set. */
 export async function* scanSet(sender: CommandSender, key: Arg, options?: ScanOptions): AsyncGenerator<string, void, undefined> {
-  for await (const batch of steps(sender, "SSCAN", key, withoutType(options))) yield* batch;
+  const extra = optionArgs("sscan(key, options)", options, SCAN_KEYS);
+  for await (const batch of steps(sender, "SSCAN", key, extra)) yield* batch;
 }
 
 /** HSCAN: every [field, value] of a hash. */
 export async function* scanHash(sender: CommandSender, key: Arg, options?: ScanOptions): AsyncGenerator<[field: string, value: string], void, undefined> {
-  for await (const batch of steps(sender, "HSCAN", key, withoutType(options))) {
+  const extra = optionArgs("hscan(key, options)", options, SCAN_KEYS);
+  for await (const batch of steps(sender, "HSCAN", key, extra)) {
     for (let i = 0; i + 1 < batch.length; i += 2) yield [batch[i] as string, batch[i + 1] as string];
   }
 }
 
 /** ZSCAN: every { member, score } of a sorted set. */
 export async function* scanSortedSet(sender: CommandSender, key: Arg, options?: ScanOptions): AsyncGenerator<ScoredMember, void, undefined> {
-  for await (const batch of steps(sender, "ZSCAN", key, withoutType(options))) {
+  const extra = optionArgs("zscan(key, options)", options, SCAN_KEYS);
+  for await (const batch of steps(sender, "ZSCAN", key, extra)) {
     for (let i = 0; i + 1 < batch.length; i += 2) yield { member: batch[i] as string, score: parseScore("ZSCAN", batch[i + 1] as string) };
   }
-}
-
-/** TYPE exists only for SCAN; a caller passing it elsewhere (untyped JS) must not get a server error mid-loop. */
-function withoutType(options: ScanOptions | undefined): ScanOptions | undefined {
-  if (options === undefined) return undefined;
-  const { match, count } = options;
-  return { match, count };
 }

@@ -6,6 +6,7 @@ import type { Reply } from "./protocol/decode.js";
 import type { Command } from "./protocol/encode.js";
 import type { CommandOptions, Request } from "./request.js";
 import type { RequestGroup } from "./request-group.js";
+import type { Credentials } from "./options.js";
 
 export type ClientStatus = "idle" | "connecting" | "ready" | "reconnecting" | "closing" | "closed";
 
@@ -70,6 +71,12 @@ export interface Transport {
    * and unanswered fail as on any socket loss (maybeExecuted). Optional.
    */
   invalidate?(): void;
+  /**
+   * Rotated credentials were pushed: open connections take them on without
+   * losing what is in flight (AUTH in place where the connection allows it,
+   * otherwise a fresh dial once it is idle).
+   */
+  reauthenticate?(credentials: Credentials): void;
   /** The pooled sockets (for the pipelined transport: its dedicated ones for blocking commands). */
   poolStats(): PoolStats;
 }

@@ -1,5 +1,6 @@
 // One pooled socket and what it is doing right now. Its role changes only in
 // the pooled transport; `retired` is final (generic-pool no longer holds it).
+import type { HealthCheck } from "../connection/health-check.js";
 import type { RespSocket } from "../connection/resp-socket.js";
 import type { Request } from "../request.js";
 
@@ -19,7 +20,11 @@ export class PooledSocket {
   readonly closed: Promise<void>;
   private markClosed!: () => void;
 
-  constructor(readonly conn: RespSocket) {
+  constructor(
+    readonly conn: RespSocket,
+    /** Half-open detection while it is open (healthCheckIntervalMs), stopped when it closes. */
+    private readonly health?: HealthCheck,
+  ) {
     this.closed = new Promise<void>((resolve) => (this.markClosed = resolve));
   }
 
@@ -39,6 +44,7 @@ export class PooledSocket {
 
   /** Called by the owner from the RespSocket's onClose. */
   noteClosed(): void {
+    this.health?.stop();
     this.markClosed();
   }
 }

@@ -26,9 +26,10 @@ import { setMaxListeners } from "node:events";
 import type { Pool } from "generic-pool";
 import { isFatalConnectError, reconnectBackoff, reconnectExhausted } from "../connection/backoff.js";
 import type { Connector } from "../connection/connector.js";
+import { HealthCheck } from "../connection/health-check.js";
 import { afterAnyWrite, ClientClosedError, ConnectionError, ProtocolError, QueueFullError, RedisError } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
-import { RequestState, type Request } from "../request.js";
+import { internalRequest, RequestState, type Request } from "../request.js";
 import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 import { DialGate } from "./dial-gate.js";
@@ -236,6 +237,15 @@ export class PooledTransport implements Transport {
     this.gate.expedite();
   }
 
+  /**
+   * Rotated credentials: every socket open now is replaced by one dialled
+   * with them (the provider is asked on each dial): idle ones close at once,
+   * borrowed ones when they come back, so nothing in flight is lost.
+   */
+  reauthenticate(): void {
+    this.invalidate();
+  }
+
   // ---- admission and the line -----------------------------------------------
 
   /** Why `count` new commands (or a lend) cannot wait for a socket, if they cannot. */
@@ -296,7 +306,9 @@ export class PooledTransport implements Transport {
       this.dials.signal,
     );
     // The handshake always got an answer (PING at least): the dial is proven.
-    ps = new PooledSocket(conn);
+    const interval = this.options.healthCheckIntervalMs;
+    // A PING in the socket's FIFO like any command; it never makes a socket unclean for long (its reply comes first).
+    ps = new PooledSocket(conn, interval > 0 ? new HealthCheck(conn, interval, (c) => void c.write(internalRequest(["PING"]))) : undefined);
     // Ours before any listener runs: a 'ready' listener that destroys the client closes it too.
     this.sockets.add(ps, generation);
     if (!this.up && this.state.kind === "open") {

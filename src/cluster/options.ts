@@ -1,7 +1,8 @@
 // createCluster options: the node list, routing choices, and every
 // createClient option, applied to each node's client.
 import { hidePassword } from "../hide-password.js";
-import { resolveOptions, type ClientOptions, type ResolvedOptions } from "../options.js";
+import { checkKeys, type KeySet } from "../option-keys.js";
+import { CLIENT_OPTION_KEYS, resolveOptions, type ClientOptions, type ResolvedOptions } from "../options.js";
 
 export type ReadFrom = "master" | "replica" | "preferReplica";
 
@@ -47,8 +48,30 @@ export const CLUSTER_DEFAULTS = {
   refreshIntervalMs: 10_000,
 } as const;
 
+const WHERE = "createCluster(options)";
+/** createClient options that a cluster does not take, and what to do instead. */
+const NOT_FOR_A_CLUSTER: Readonly<Record<string, string>> = {
+  url: "list the nodes in rootNodes",
+  host: "list the nodes in rootNodes",
+  port: "list the nodes in rootNodes",
+  db: "a cluster has database 0 only",
+  sentinel: "a cluster finds its nodes itself, from rootNodes",
+  role: "use readFrom",
+};
+const CLUSTER_ONLY_KEYS: KeySet<Omit<ClusterOptions, keyof ClientOptions>> = { rootNodes: true, readFrom: true, maxRedirections: true, refreshIntervalMs: true };
+const CLUSTER_OPTION_KEYS: readonly string[] = [
+  ...Object.keys(CLUSTER_ONLY_KEYS),
+  ...Object.keys(CLIENT_OPTION_KEYS).filter((k) => !Object.hasOwn(NOT_FOR_A_CLUSTER, k)),
+];
+const ROOT_NODE_KEYS: KeySet<{ host: string; port: number }> = { host: true, port: true };
+
 export function resolveClusterOptions(input: ClusterOptions): ResolvedClusterOptions {
   if (input === null || typeof input !== "object") throw new TypeError("createCluster(options): options must be an object");
+  for (const key of Object.keys(input)) {
+    const instead = Object.hasOwn(NOT_FOR_A_CLUSTER, key) ? NOT_FOR_A_CLUSTER[key] : undefined;
+    if (instead !== undefined) throw new TypeError(`${WHERE}: option "${key}" is not for a cluster: ${instead}`);
+  }
+  checkKeys(WHERE, input, CLUSTER_OPTION_KEYS);
   const { rootNodes, readFrom, maxRedirections, refreshIntervalMs, ...nodeOptions } = input;
   if (!Array.isArray(rootNodes) || rootNodes.length === 0) throw new TypeError("Option rootNodes must name at least one node");
   const rf = readFrom ?? CLUSTER_DEFAULTS.readFrom;
@@ -74,6 +97,7 @@ export function resolveClusterOptions(input: ClusterOptions): ResolvedClusterOpt
     if (r === null || typeof r !== "object" || typeof r.host !== "string" || !Number.isInteger(r.port)) {
       throw new TypeError("Option rootNodes: each node must be a redis:// URL or { host, port }");
     }
+    checkKeys(WHERE, r, ROOT_NODE_KEYS, `rootNodes[${i}].`);
     return { host: r.host, port: r.port };
   });
   const node: ClientOptions = hidePassword({ ...nodeOptions });
@@ -81,6 +105,6 @@ export function resolveClusterOptions(input: ClusterOptions): ResolvedClusterOpt
   if (node.password === undefined && fromUrl.password !== undefined) node.password = fromUrl.password;
   if (node.tls === undefined && fromUrl.tls !== undefined) node.tls = fromUrl.tls;
   // Throws the usual TypeErrors for bad node options, once, here.
-  const resolved = resolveOptions(node);
+  const resolved = resolveOptions(node, WHERE);
   return { rootNodes: roots, readFrom: rf, maxRedirections: maxRedir, refreshIntervalMs: refresh, node, resolved };
 }

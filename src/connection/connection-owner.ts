@@ -28,6 +28,7 @@ import { ConnectionError, ProtocolError, RedisError } from "../errors.js";
 import type { Request } from "../request.js";
 import { createBackoff, isFatalConnectError, reconnectExhausted, type ReconnectPolicy } from "./backoff.js";
 import type { Connector } from "./connector.js";
+import { HealthCheck } from "./health-check.js";
 import type { RespSocket, RespSocketEvents } from "./resp-socket.js";
 import { realTimers, type Timers } from "./timers.js";
 
@@ -41,7 +42,7 @@ export type OwnerState =
   /** abort ends this attempt's dial and handshake at once. */
   | { kind: "connecting"; attempt: number; abort: AbortController }
   /** attempt: the dial that made it; provenAt: when its user said it serves (undefined until then). */
-  | { kind: "ready"; conn: RespSocket; attempt: number; provenAt: number | undefined }
+  | { kind: "ready"; conn: RespSocket; attempt: number; provenAt: number | undefined; health: HealthCheck | undefined }
   | { kind: "backoff"; attempt: number; timer: unknown }
   /** close() was called: the user drains `conn` (or waits for the dial `abort` belongs to). */
   | { kind: "closing"; conn: RespSocket | undefined; abort: AbortController | undefined }
@@ -74,6 +75,8 @@ export interface OwnerHooks {
   closed?(error: RedisError | undefined): void;
   /** After a loss: is a connection still wanted? No: back to idle until connect(). Default yes. */
   wanted?(): boolean;
+  /** Write one health-check probe on `conn` (with policy.healthCheckIntervalMs): its answer must be bytes on the socket. */
+  probe?(conn: RespSocket): void;
 }
 
 export interface OwnerPolicy {
@@ -85,6 +88,8 @@ export interface OwnerPolicy {
   /** Socket timers unref'd (a connection that must not keep the process alive). */
   unref?: boolean;
   stableMs?: number;
+  /** Half-open detection (see health-check.ts); 0 or undefined: off. */
+  healthCheckIntervalMs?: number;
 }
 
 export class ConnectionOwner {
@@ -133,6 +138,7 @@ export class ConnectionOwner {
     const st = this.st;
     switch (st.kind) {
       case "ready":
+        st.health?.stop();
         this.st = { kind: "closing", conn: st.conn, abort: undefined };
         return;
       case "connecting":
@@ -226,7 +232,10 @@ export class ConnectionOwner {
       return;
     }
     if (this.policy.unref === true) conn.socket.unref();
-    const ready: OwnerState = { kind: "ready", conn, attempt, provenAt: undefined };
+    const interval = this.policy.healthCheckIntervalMs ?? 0;
+    const probe = this.hooks.probe;
+    const health = interval > 0 && probe !== undefined ? new HealthCheck(conn, interval, probe, this.timers) : undefined;
+    const ready: OwnerState = { kind: "ready", conn, attempt, provenAt: undefined, health };
     this.st = ready;
     this.hooks.ready?.(conn);
     this.announce(ready, [() => this.events.ready?.()]);
@@ -243,6 +252,7 @@ export class ConnectionOwner {
 
   private onLost(conn: RespSocket, error: Error | undefined, unanswered: Request[], changed: boolean): void {
     const st = this.st;
+    if (st.kind === "ready") st.health?.stop();
     const protocol = error instanceof ProtocolError;
     const reason: DisconnectReason = st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed";
     const told = (): void => {
@@ -320,6 +330,7 @@ export class ConnectionOwner {
     const st = this.st;
     if (st.kind === "closed") return;
     if (st.kind === "backoff") this.timers.clearTimeout(st.timer);
+    if (st.kind === "ready") st.health?.stop();
     if (st.kind === "connecting") st.abort.abort(); // a dial under way must not keep the process alive
     this.st = { kind: "closed", error };
     // The owner is closed whatever a listener does: every effect of the transition runs.

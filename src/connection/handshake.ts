@@ -6,7 +6,7 @@
 // alive, nor keep the process alive, until connectTimeoutMs.
 import { ClientClosedError, ConnectionError, ReplyError, type RedisError } from "../errors.js";
 import type { Socket } from "node:net";
-import type { ResolvedOptions, ServerAddress } from "../options.js";
+import type { Credentials, CredentialsProvider, ResolvedOptions, ServerAddress } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Command } from "../protocol/encode.js";
 import { Request } from "../request.js";
@@ -65,6 +65,38 @@ function classify(command: Command, error: ReplyError, options: ResolvedOptions)
   });
 }
 
+/**
+ * The provider's credentials, within timeoutMs (0: no limit). A provider that
+ * throws, hangs or hands back no password fails this dial with a
+ * ConnectionError ("credentials-failed"): the owner backs off and asks again,
+ * never in a tight loop. The message never holds what the provider returned.
+ */
+export async function fetchCredentials(provider: CredentialsProvider, timeoutMs: number): Promise<Credentials> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const asked = Promise.resolve().then(() => (typeof provider === "function" ? provider() : provider.get()));
+    const bounded =
+      timeoutMs > 0
+        ? Promise.race([
+            asked,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new ConnectionError(`The credentials provider did not answer within ${timeoutMs} ms`, "credentials-failed", false)), timeoutMs);
+            }),
+          ])
+        : asked;
+    const creds = await bounded.catch((err: unknown) => {
+      if (err instanceof ConnectionError) throw err;
+      throw new ConnectionError("The credentials provider failed", "credentials-failed", false, { cause: err });
+    });
+    if (typeof creds !== "object" || creds === null || typeof creds.password !== "string" || (creds.username !== undefined && typeof creds.username !== "string")) {
+      throw new ConnectionError("The credentials provider must return { username?: string, password: string }", "credentials-failed", false);
+    }
+    return creds;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
@@ -95,7 +127,9 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
   const resolveAddress = route?.resolveAddress;
   const target = resolveAddress === undefined ? options : { ...options, ...(await unlessAborted(resolveAddress(), signal)) };
   const started = Date.now();
-  const socket = await dial(target, options.connectTimeoutMs, signal);
+  // Rotating credentials are asked for on every dial, before it (bounded by connectTimeoutMs).
+  const creds = options.credentials === undefined ? undefined : await unlessAborted(fetchCredentials(options.credentials, options.connectTimeoutMs), signal);
+  const socket = await dial(target, Math.max(options.connectTimeoutMs > 0 ? 1 : 0, options.connectTimeoutMs - (Date.now() - started)), signal);
   // The owner hears of the socket's close only once it was handed over;
   // before that a close fails the handshake, after a failed one it is ours.
   let phase: "handshake" | "open" | "abandoned" = "handshake";
@@ -111,7 +145,7 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
       lost?.(new ConnectionError("Connection lost during the handshake", "connect-failed", false, { cause: error }));
     },
   }, options.integers);
-  const cmds = handshakeCommands(options);
+  const cmds = handshakeCommands(creds === undefined ? options : { ...options, username: creds.username, password: creds.password });
   const verify = route?.verify;
   const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
   // An abort fails whichever step is waiting; the catch below destroys the socket.

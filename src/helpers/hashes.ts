@@ -1,6 +1,6 @@
 // Hash commands.
 import type { Arg } from "../protocol/encode.js";
-import { call, type EventMapOf, type RedisKey, type RedisValue } from "./base.js";
+import { call, flatKeys, type EventMapOf, type OneOrMany, type RedisKey, type RedisValue } from "./base.js";
 import { toInt, toRecord, toStrOrNull, toStrOrNullArray } from "./replies.js";
 import { KeyCommands } from "./keys.js";
 
@@ -33,8 +33,8 @@ export abstract class HashCommands<Events extends EventMapOf<Events>> extends Ke
   }
 
   /** HMGET: one value (or null) per field, in order. */
-  hmget(key: RedisKey, ...fields: RedisKey[]): Promise<(string | null)[]> {
-    return call(this, ["HMGET", key, ...fields], toStrOrNullArray);
+  hmget(key: RedisKey, ...fields: OneOrMany<RedisKey>[]): Promise<(string | null)[]> {
+    return call(this, ["HMGET", key, ...flatKeys(fields)], toStrOrNullArray);
   }
 
   /** HGETALL as an object ({} for a missing key). */
@@ -43,8 +43,8 @@ export abstract class HashCommands<Events extends EventMapOf<Events>> extends Ke
   }
 
   /** HDEL: how many fields were removed. */
-  hdel(key: RedisKey, ...fields: RedisKey[]): Promise<number> {
-    return call(this, ["HDEL", key, ...fields], toInt);
+  hdel(key: RedisKey, ...fields: OneOrMany<RedisKey>[]): Promise<number> {
+    return call(this, ["HDEL", key, ...flatKeys(fields)], toInt);
   }
 
   /** HINCRBY: the field's new value. */

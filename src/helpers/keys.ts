@@ -1,5 +1,5 @@
 // Key space commands: delete, exist, expire.
-import { call, type EventMapOf, type RedisKey } from "./base.js";
+import { call, flatKeys, type EventMapOf, type OneOrMany, type RedisKey } from "./base.js";
 import { toBool, toInt } from "./replies.js";
 import { StringCommands } from "./strings.js";
 
@@ -7,19 +7,19 @@ import { StringCommands } from "./strings.js";
 export type ExpireCondition = "NX" | "XX" | "GT" | "LT";
 
 export abstract class KeyCommands<Events extends EventMapOf<Events>> extends StringCommands<Events> {
-  /** DEL: how many of the keys existed. */
-  del(...keys: RedisKey[]): Promise<number> {
-    return call(this, ["DEL", ...keys], toInt);
+  /** DEL: how many of the keys existed. Keys as arguments or as one array (as for every multi-key helper). */
+  del(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return call(this, ["DEL", ...flatKeys(keys)], toInt);
   }
 
   /** UNLINK: like DEL, memory reclaimed in the background. */
-  unlink(...keys: RedisKey[]): Promise<number> {
-    return call(this, ["UNLINK", ...keys], toInt);
+  unlink(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return call(this, ["UNLINK", ...flatKeys(keys)], toInt);
   }
 
   /** EXISTS: how many of the keys exist (a key named twice counts twice). */
-  exists(...keys: RedisKey[]): Promise<number> {
-    return call(this, ["EXISTS", ...keys], toInt);
+  exists(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return call(this, ["EXISTS", ...flatKeys(keys)], toInt);
   }
 
   /** EXPIRE: true when the timeout was set (false: no such key, or the condition failed). */

@@ -1,5 +1,5 @@
 // List commands.
-import { call, type EventMapOf, type RedisKey, type RedisValue } from "./base.js";
+import { call, flatKeys, type EventMapOf, type OneOrMany, type RedisKey, type RedisValue } from "./base.js";
 import { HashCommands } from "./hashes.js";
 import { toInt, toStrArray, toStrOrNull } from "./replies.js";
 import type { Reply } from "../protocol/decode.js";
@@ -10,13 +10,13 @@ function toStrArrayOrNull(command: string, reply: Reply): string[] | null {
 
 export abstract class ListCommands<Events extends EventMapOf<Events>> extends HashCommands<Events> {
   /** LPUSH: the list's new length. */
-  lpush(key: RedisKey, ...values: RedisValue[]): Promise<number> {
-    return call(this, ["LPUSH", key, ...values], toInt);
+  lpush(key: RedisKey, ...values: OneOrMany<RedisValue>[]): Promise<number> {
+    return call(this, ["LPUSH", key, ...flatKeys(values)], toInt);
   }
 
   /** RPUSH: the list's new length. */
-  rpush(key: RedisKey, ...values: RedisValue[]): Promise<number> {
-    return call(this, ["RPUSH", key, ...values], toInt);
+  rpush(key: RedisKey, ...values: OneOrMany<RedisValue>[]): Promise<number> {
+    return call(this, ["RPUSH", key, ...flatKeys(values)], toInt);
   }
 
   /** LPOP: the first element, or null when the list is empty or missing. */

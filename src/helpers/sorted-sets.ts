@@ -1,6 +1,7 @@
 // Sorted set commands.
 import type { Arg } from "../protocol/encode.js";
-import { call, type EventMapOf, type RedisKey, type RedisValue } from "./base.js";
+import { checkKeys, type KeySet } from "../option-keys.js";
+import { call, flatKeys, type EventMapOf, type OneOrMany, type RedisKey, type RedisValue } from "./base.js";
 import { parseScore, toInt, toScored, toScoreOrNull, toStrArray, type ScoredMember } from "./replies.js";
 import { SetCommands } from "./sets.js";
 
@@ -45,8 +46,14 @@ export function scoreArg(score: number): Arg {
   return score;
 }
 
+const ZADD_KEYS: KeySet<ZAddOptions> = { NX: true, XX: true, GT: true, LT: true, CH: true };
+const ZRANGE_KEYS: KeySet<ZRangeOptions> = { by: true, rev: true, limit: true, withScores: true };
+const MEMBER_KEYS: KeySet<ZMember> = { score: true, member: true };
+const LIMIT_KEYS: KeySet<NonNullable<ZRangeOptions["limit"]>> = { offset: true, count: true };
+
 function zaddFlags(options: ZAddOptions | undefined): Arg[] {
   if (options === undefined) return [];
+  checkKeys("zadd(key, ..., options)", options, ZADD_KEYS);
   const on = (Object.keys(options) as (keyof ZAddOptions)[]).filter((k) => options[k] === true);
   const has = (k: keyof ZAddOptions): boolean => on.includes(k);
   if (has("NX") && (has("XX") || has("GT") || has("LT"))) {
@@ -74,7 +81,11 @@ export abstract class SortedSetCommands<Events extends EventMapOf<Events>> exten
       } else {
         args.push(...zaddFlags(memberOrOptions as ZAddOptions | undefined));
         if (Array.isArray(scoreOrMembers)) {
-          for (const m of scoreOrMembers as readonly ZMember[]) args.push(scoreArg(m.score), m.member);
+          (scoreOrMembers as readonly ZMember[]).forEach((m, i) => {
+            // { score, value } is node-redis' spelling: say so rather than send "undefined".
+            checkKeys("zadd(key, members, options)", m, MEMBER_KEYS, `members[${i}].`);
+            args.push(scoreArg(m.score), m.member);
+          });
         } else {
           const rec = scoreOrMembers as Record<string, number>;
           for (const m of Object.keys(rec)) args.push(scoreArg(rec[m] as number), m);
@@ -87,8 +98,8 @@ export abstract class SortedSetCommands<Events extends EventMapOf<Events>> exten
   }
 
   /** ZREM: how many members were removed. */
-  zrem(key: RedisKey, ...members: RedisValue[]): Promise<number> {
-    return call(this, ["ZREM", key, ...members], toInt);
+  zrem(key: RedisKey, ...members: OneOrMany<RedisValue>[]): Promise<number> {
+    return call(this, ["ZREM", key, ...flatKeys(members)], toInt);
   }
 
   /** ZRANGE ... WITHSCORES: members with their scores. */
@@ -98,6 +109,11 @@ export abstract class SortedSetCommands<Events extends EventMapOf<Events>> exten
   zrange(key: RedisKey, start: ZRangeBound, stop: ZRangeBound, options?: ZRangeOptions): Promise<string[] | ScoredMember[]>;
   zrange(key: RedisKey, start: ZRangeBound, stop: ZRangeBound, options?: ZRangeOptions): Promise<string[] | ScoredMember[]> {
     const args: Arg[] = ["ZRANGE", key, boundArg(start), boundArg(stop)];
+    try {
+      checkRangeOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (options?.by !== undefined) args.push(options.by === "SCORE" ? "BYSCORE" : "BYLEX");
     if (options?.rev === true) args.push("REV");
     if (options?.limit !== undefined) args.push("LIMIT", options.limit.offset, options.limit.count);
@@ -117,6 +133,16 @@ export abstract class SortedSetCommands<Events extends EventMapOf<Events>> exten
   zincrby(key: RedisKey, increment: number, member: RedisValue): Promise<number> {
     return call(this, ["ZINCRBY", key, scoreArg(increment), member], parseScore);
   }
+}
+
+function checkRangeOptions(options: ZRangeOptions | undefined): void {
+  if (options === undefined) return;
+  const where = "zrange(key, start, stop, options)";
+  checkKeys(where, options, ZRANGE_KEYS);
+  if (options.by !== undefined && options.by !== "SCORE" && options.by !== "LEX") {
+    throw new TypeError(`${where}: option by must be "SCORE" or "LEX", got ${JSON.stringify(options.by)}`);
+  }
+  if (options.limit !== undefined) checkKeys(where, options.limit, LIMIT_KEYS, "limit.");
 }
 
 function boundArg(b: ZRangeBound): Arg {

@@ -1,7 +1,8 @@
 // String commands: GET/SET and friends, counters, MGET/MSET.
 import { ProtocolError } from "../errors.js";
 import type { Arg } from "../protocol/encode.js";
-import { call, CommandsBase, type EventMapOf, type RedisKey, type RedisValue } from "./base.js";
+import { checkKeys, type KeySet } from "../option-keys.js";
+import { call, CommandsBase, flatKeys, type EventMapOf, type OneOrMany, type RedisKey, type RedisValue } from "./base.js";
 import { toInt, toOk, parseScore, toStr, toStrOrNull, toStrOrNullArray } from "./replies.js";
 
 /**
@@ -38,6 +39,8 @@ export interface GetExOptions {
 }
 
 const EXPIRY_FIELDS = ["EX", "PX", "EXAT", "PXAT"] as const;
+const SET_KEYS: KeySet<SetOptions> = { EX: true, PX: true, EXAT: true, PXAT: true, KEEPTTL: true, NX: true, XX: true, GET: true };
+const GETEX_KEYS: KeySet<GetExOptions> = { EX: true, PX: true, EXAT: true, PXAT: true, PERSIST: true };
 
 function expiryArgs(command: string, options: SetOptions & GetExOptions, flags: readonly ("KEEPTTL" | "PERSIST")[]): Arg[] {
   const out: Arg[] = [];
@@ -64,6 +67,7 @@ function expiryArgs(command: string, options: SetOptions & GetExOptions, flags: 
 /** The arguments of SET after key and value (exported for tests and batch users). */
 export function setArgs(options: SetOptions | undefined): Arg[] {
   if (options === undefined) return [];
+  checkKeys("set(key, value, options)", options, SET_KEYS);
   const out = expiryArgs("SET", options, ["KEEPTTL"]);
   if (options.NX === true && options.XX === true) throw new TypeError("SET options NX and XX cannot be combined: choose one");
   if (options.NX === true) out.push("NX");
@@ -112,6 +116,7 @@ export abstract class StringCommands<Events extends EventMapOf<Events>> extends 
   getex(key: RedisKey, options?: GetExOptions): Promise<string | null> {
     let extra: Arg[];
     try {
+      if (options !== undefined) checkKeys("getex(key, options)", options, GETEX_KEYS);
       extra = options === undefined ? [] : expiryArgs("GETEX", options, ["PERSIST"]);
     } catch (err) {
       return Promise.reject(err);
@@ -140,9 +145,9 @@ export abstract class StringCommands<Events extends EventMapOf<Events>> extends 
     return call(this, ["DECRBY", key, decrement], toInt);
   }
 
-  /** MGET: one value (or null) per key, in order. */
-  mget(...keys: RedisKey[]): Promise<(string | null)[]> {
-    return call(this, ["MGET", ...keys], toStrOrNullArray);
+  /** MGET: one value (or null) per key, in order. Keys as arguments or as one array: mget("a", "b") or mget(["a", "b"]). */
+  mget(...keys: OneOrMany<RedisKey>[]): Promise<(string | null)[]> {
+    return call(this, ["MGET", ...flatKeys(keys)], toStrOrNullArray);
   }
 
   /** MSET from an object or from [key, value] pairs. */

@@ -20,6 +20,7 @@ import { Client } from "../client.js";
 import { ClusterClient } from "../cluster/cluster-client.js";
 import { mgetBySlot, sumBySlot } from "../cluster/fan-out.js";
 import type { RedisKey } from "../helpers/base.js";
+import { checkKeys, type KeySet } from "../option-keys.js";
 import { scanKeys, type KeyScanOptions } from "../scan.js";
 import type { ClientOptions } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
@@ -71,6 +72,15 @@ export interface KeyvRespiteEntry {
   value: string;
   ttl?: number;
 }
+
+const OPTION_KEYS: KeySet<KeyvRespiteOptions> = {
+  namespace: true,
+  keyPrefixSeparator: true,
+  clearBatchSize: true,
+  timeoutMs: true,
+  throwOnErrors: true,
+  closeClient: true,
+};
 
 const DEFAULT_SEPARATOR = "::";
 const DEFAULT_BATCH = 1000;
@@ -140,6 +150,7 @@ export class KeyvRespite extends EventEmitter {
   constructor(connection?: KeyvRespiteClient | string | ClientOptions, options: KeyvRespiteOptions = {}) {
     super();
     // Validate before creating a client: a throw must not leave one dialing.
+    checkKeys("new KeyvRespite(connection, options)", options, OPTION_KEYS);
     const batch = options.clearBatchSize ?? DEFAULT_BATCH;
     if (!Number.isInteger(batch) || batch < 1) {
       throw new TypeError(`Option clearBatchSize must be a positive integer, got ${String(batch)}`);

@@ -11,8 +11,8 @@ import type { Connector } from "../connection/connector.js";
 import { Deque } from "../connection/deque.js";
 import type { RespSocket } from "../connection/resp-socket.js";
 import { afterAnyWrite, ClientClosedError, ConnectionError, QueueFullError, RedisError } from "../errors.js";
-import type { ResolvedOptions } from "../options.js";
-import { RequestState, type Request } from "../request.js";
+import type { Credentials, ResolvedOptions } from "../options.js";
+import { internalRequest, RequestState, type Request } from "../request.js";
 import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
 
@@ -34,7 +34,7 @@ export class PipelinedTransport implements Transport {
   ) {
     this.owner = new ConnectionOwner(
       connector,
-      { reconnect: options.reconnect },
+      { reconnect: options.reconnect, healthCheckIntervalMs: options.healthCheckIntervalMs },
       {
         socket: {
           onDrain: () => {
@@ -49,6 +49,8 @@ export class PipelinedTransport implements Transport {
           if (queued > 0 && events.observed?.() === true) events.offlineQueue?.({ depth: 0 });
         },
         lost: (_conn, error, unanswered) => this.requeue(error, unanswered),
+        // A PING in the FIFO like any command: its reply is the proof of life.
+        probe: (conn) => void conn.write(internalRequest(["PING"])),
         closingWith: () => this.drain(),
         closed: (error) => this.closed(error),
       },
@@ -183,6 +185,20 @@ export class PipelinedTransport implements Transport {
   invalidate(): void {
     this.isolated?.invalidate?.();
     this.owner.invalidate(new ConnectionError("The server changed (failover); reconnecting", "socket-closed", true));
+  }
+
+  /**
+   * AUTH in place, in the queue's order: commands before it ran as the old
+   * user, commands after it as the new one, none is lost. If the server
+   * refuses, the connection is dropped and redialled (asking the provider).
+   */
+  reauthenticate(credentials: Credentials): void {
+    this.isolated?.reauthenticate?.(credentials);
+    if (this.owner.state.kind !== "ready") return; // the next dial asks the provider anyway
+    const auth = internalRequest(credentials.username === undefined ? ["AUTH", credentials.password] : ["AUTH", credentials.username, credentials.password]);
+    auth.promise.catch(() => this.owner.invalidate(new ConnectionError("The server refused the rotated credentials; reconnecting", "socket-closed", true)));
+    this.queue.push(auth);
+    this.scheduleFlush();
   }
 
   poolStats(): PoolStats {

@@ -158,6 +158,11 @@ const MAX_COUNT_DIGITS = 15;
 /** Arrays up to this many elements are allocated at their size up front; longer ones grow as they fill. */
 const PREALLOCATE = 4096;
 
+/** item(): nothing to place (an aggregate was opened). */
+const NONE: unique symbol = Symbol("none");
+/** item(): stop decoding this buffer (a bulk string is being assembled, or the stream failed). */
+const STOP: unique symbol = Symbol("stop");
+
 const DOUBLE_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const BIG_NUMBER_TEXT = /^[+-]?\d+$/;
 
@@ -318,9 +323,10 @@ export class RespDecoder {
       const type = this.bulkType;
       const bulk = this.bulk;
       this.bulk = null;
-      const v = this.bulkValue(type, bulk as Buffer, 0, (bulk as Buffer).length);
-      if (this.depth === 0 && type === T_BLOB_ERROR) {
-        this.handlers.onErrorReply(v as ReplyError);
+      const v = this.bulkValue(type, bulk, 0, bulk.length);
+      if (this.depth === 0) {
+        if (type === T_BLOB_ERROR) this.handlers.onErrorReply(v as ReplyError);
+        else this.handlers.onReply(v);
         if (this.gen !== gen) return;
         this.pending = 0;
         mark = pos;
@@ -333,189 +339,54 @@ export class RespDecoder {
 
     while (pos < len) {
       const type = buf[pos] as number;
-      let v: Reply | undefined;
-      switch (type) {
-        case T_BULK:
-        case T_BLOB_ERROR:
-        case T_VERBATIM: {
-          let i = pos + 1;
-          let n = 0;
-          let c = 0;
-          if (buf[i] === MINUS && type === T_BULK) {
-            // "$-1": the RESP2 null bulk string.
-            if (i + 3 >= len) break;
-            if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw invalid(`bad length ${shown(buf, pos, len)}`);
-            this.p = i + 4;
-            v = null;
-            break;
-          }
-          while (i < len && (c = buf[i] as number) !== CR) {
-            if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
-            n = n * 10 + (c - 48);
-            i++;
-          }
-          if (i + 1 >= len) {
-            if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
-            break; // header incomplete
-          }
-          if (buf[i + 1] !== LF || i === pos + 1 || i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
-          const start = i + 2;
-          const end = start + n;
-          if (end + 2 <= len) {
-            if (buf[end] !== CR || buf[end + 1] !== LF) throw invalid(`bulk string not terminated by CRLF at its announced length ${n}`);
-            this.p = end + 2;
-            if (type === T_BULK) {
-              v = this.wantBuffers() ? buf.subarray(start, end) : utf8(buf, start, end);
-            } else {
-              v = this.bulkValue(type, buf, start, end);
-              if (type === T_BLOB_ERROR && this.depth === 0) {
-                pos = this.p;
-                this.handlers.onErrorReply(v as ReplyError);
-                if (this.gen !== gen) return;
-                this.pending = 0;
-                mark = pos;
-                continue;
-              }
-            }
-            break;
-          }
-          // The bytes are not all here: one Buffer of the announced length, filled as chunks come.
-          if (n > this.maxReplyBytes - this.pending - (start - mark)) {
-            this.failTooLarge();
-            return;
-          }
-          this.bulk = Buffer.allocUnsafe(n);
-          this.bulkType = type;
-          this.bulkFilled = 0;
-          this.bulkCrlf = 2;
-          this.fillBulk(buf, start); // cannot complete: end + 2 > len
-          this.pending += len - mark;
-          return;
+      let v: Reply | typeof NONE | typeof STOP | undefined;
+      if (type === T_BULK) {
+        // The common case inline: a bulk string wholly in this buffer.
+        let i = pos + 1;
+        let n = 0;
+        let c = 0;
+        while (i < len && (c = buf[i] as number) >= 48 && c <= 57) {
+          n = n * 10 + (c - 48);
+          i++;
         }
-        case T_ARRAY:
-        case T_MAP:
-        case T_SET:
-        case T_PUSH:
-        case T_ATTRIBUTE: {
-          let i = pos + 1;
-          let n = 0;
-          let c = 0;
-          if (buf[i] === MINUS && type === T_ARRAY) {
-            // "*-1": the RESP2 null array.
-            if (i + 3 >= len) break;
-            if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos, len);
-            this.p = i + 4;
-            v = null;
-            break;
+        const start = i + 2;
+        const end = start + n;
+        if (c === CR && end + 2 <= len && i > pos + 1 && i - pos <= MAX_COUNT_DIGITS + 1 && buf[i + 1] === LF && buf[end] === CR && buf[end + 1] === LF) {
+          v = this.wantBuffers() ? buf.subarray(start, end) : utf8(buf, start, end);
+          pos = end + 2;
+          if (this.depth === 0) {
+            this.handlers.onReply(v);
+            if (this.gen !== gen) return;
+            this.pending = 0;
+            mark = pos;
+          } else if (this.place(v)) {
+            if (this.gen !== gen) return;
+            this.pending = 0;
+            mark = pos;
           }
-          while (i < len && (c = buf[i] as number) !== CR) {
-            if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
-            n = n * 10 + (c - 48);
-            i++;
-          }
-          if (i + 1 >= len) {
-            if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
-            break; // header incomplete
-          }
-          if (buf[i + 1] !== LF || i === pos + 1 || i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
-          this.p = i + 2;
-          if (n === 0) {
-            if (type === T_ATTRIBUTE) {
-              pos = this.p;
-              continue; // an empty attribute: nothing to drop, nothing to deliver
-            }
-            v = this.native ? (type === T_MAP ? new Map() : type === T_SET ? new Set() : []) : [];
-            if (type === T_PUSH && this.depth === 0) {
-              pos = this.p;
-              this.deliverPush([]);
-              if (this.gen !== gen) return;
-              this.pending = 0;
-              mark = pos;
-              continue;
-            }
-            break;
-          }
-          const f = this.depth;
-          if (f >= this.maxDepth) throw invalid(`aggregates nested deeper than ${this.maxDepth}`);
-          let kind = K_ARRAY;
-          let count = n;
-          let value: Reply[] | Map<Reply, Reply> | Set<Reply> | null;
-          if (type === T_MAP) {
-            count = 2 * n;
-            if (this.native) {
-              kind = K_MAP;
-              value = new Map();
-            } else {
-              value = count <= PREALLOCATE ? new Array<Reply>(count) : [];
-            }
-          } else if (type === T_SET && this.native) {
-            kind = K_SET;
-            value = new Set();
-          } else if (type === T_ATTRIBUTE) {
-            kind = K_ATTR;
-            count = 2 * n;
-            value = null;
-          } else {
-            if (type === T_PUSH && f === 0) {
-              kind = K_PUSH;
-              this.inPush = true;
-            }
-            value = n <= PREALLOCATE ? new Array<Reply>(n) : [];
-          }
-          this.kinds[f] = kind;
-          this.values[f] = value;
-          this.left[f] = count;
-          this.index[f] = 0;
-          this.depth = f + 1;
-          pos = this.p;
           continue;
         }
-        case T_SIMPLE:
-        case T_ERROR: {
-          const end = this.lineEnd(buf, pos + 1, len);
-          if (end < 0) break;
-          this.p = end + 2;
-          if (type === T_ERROR) {
-            const error = new ReplyError(utf8(buf, pos + 1, end));
-            if (this.depth === 0) {
-              pos = this.p;
-              this.handlers.onErrorReply(error);
-              if (this.gen !== gen) return;
-              this.pending = 0;
-              mark = pos;
-              continue;
-            }
-            v = error;
-          } else {
-            v = this.wantBuffers() ? buf.subarray(pos + 1, end) : utf8(buf, pos + 1, end);
-          }
-          break;
+      } else if (type === T_ARRAY) {
+        // Inline too: an array header wholly in this buffer, opening a frame.
+        let i = pos + 1;
+        let n = 0;
+        let c = 0;
+        while (i < len && (c = buf[i] as number) >= 48 && c <= 57) {
+          n = n * 10 + (c - 48);
+          i++;
         }
-        case T_INTEGER:
-          v = this.integer(buf, pos, len);
-          break;
-        case T_NULL:
-          if (pos + 2 >= len) break;
-          if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) throw invalid(`bad null ${shown(buf, pos, len)}`);
-          this.p = pos + 3;
-          v = null;
-          break;
-        case T_BOOLEAN: {
-          if (pos + 3 >= len) break;
-          const c = buf[pos + 1];
-          if ((c !== 116 && c !== 102) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) throw invalid(`bad boolean ${shown(buf, pos, len)}`);
-          this.p = pos + 4;
-          const truth = c === 116; // 't'
-          v = this.native ? truth : this.intMode === INT_NUMBER ? (truth ? 1 : 0) : this.intMode === INT_BIGINT ? (truth ? 1n : 0n) : truth ? "1" : "0";
-          break;
+        const f = this.depth;
+        if (c === CR && i + 1 < len && buf[i + 1] === LF && n > 0 && n <= PREALLOCATE && i - pos <= 5 && f < this.maxDepth) {
+          this.kinds[f] = K_ARRAY;
+          this.values[f] = new Array<Reply>(n);
+          this.left[f] = n;
+          this.index[f] = 0;
+          this.depth = f + 1;
+          pos = i + 2;
+          continue;
         }
-        case T_DOUBLE:
-        case T_BIG_NUMBER:
-          v = this.numberLine(type, buf, pos, len);
-          break;
-        default:
-          throw invalid(`got ${JSON.stringify(String.fromCharCode(type))} as reply type byte`);
       }
+      v = this.item(type, buf, pos, len, mark);
       if (v === undefined) {
         // The item at pos is cut by the end of the buffer: keep a copy of its start.
         this.tail = [Buffer.from(buf.subarray(pos))];
@@ -523,14 +394,177 @@ export class RespDecoder {
         this.pending += len - mark;
         return;
       }
+      if (v === STOP) {
+        // A bulk string is being assembled (or the stream failed).
+        if (this.gen === gen) this.pending += len - mark;
+        return;
+      }
       pos = this.p;
-      if (this.place(v)) {
+      if (v === NONE) continue;
+      if (this.depth === 0) {
+        if (type === T_ERROR || type === T_BLOB_ERROR) this.handlers.onErrorReply(v as ReplyError);
+        else if (type === T_PUSH) this.deliverPush(v as Reply[]);
+        else this.handlers.onReply(v);
+        if (this.gen !== gen) return;
+        this.pending = 0;
+        mark = pos;
+      } else if (this.place(v)) {
         if (this.gen !== gen) return;
         this.pending = 0;
         mark = pos;
       }
     }
     this.pending += len - mark;
+  }
+
+  /**
+   * Decode the item at pos (its type byte `type`), setting this.p past it.
+   * Returns its value; NONE when there is no value to place (an aggregate
+   * was opened, an empty attribute read); STOP when a bulk string started
+   * assembling across chunks (or the stream failed); undefined when the
+   * item is cut by the end of the buffer.
+   */
+  private item(type: number, buf: Buffer, pos: number, len: number, mark: number): Reply | typeof NONE | typeof STOP | undefined {
+    switch (type) {
+      case T_BULK:
+      case T_BLOB_ERROR:
+      case T_VERBATIM: {
+        let i = pos + 1;
+        if (i < len && buf[i] === MINUS && type === T_BULK) {
+          // "$-1": the RESP2 null bulk string.
+          if (i + 3 >= len) return undefined;
+          if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos, len);
+          this.p = i + 4;
+          return null;
+        }
+        let n = 0;
+        let c = 0;
+        while (i < len && (c = buf[i] as number) !== CR) {
+          if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
+          n = n * 10 + (c - 48);
+          i++;
+        }
+        if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+        if (i + 1 >= len) return undefined; // header cut
+        if (buf[i + 1] !== LF || i === pos + 1) throw this.badLength(buf, pos, len);
+        const start = i + 2;
+        const end = start + n;
+        if (end + 2 <= len) {
+          if (buf[end] !== CR || buf[end + 1] !== LF) throw invalid(`bulk string not terminated by CRLF at its announced length ${n}`);
+          this.p = end + 2;
+          return this.bulkValue(type, buf, start, end);
+        }
+        // The bytes are not all here: one Buffer of the announced length, filled as chunks come.
+        if (n > this.maxReplyBytes - this.pending - (start - mark)) {
+          this.failTooLarge();
+          return STOP;
+        }
+        this.bulk = Buffer.allocUnsafe(n);
+        this.bulkType = type;
+        this.bulkFilled = 0;
+        this.bulkCrlf = 2;
+        this.fillBulk(buf, start); // cannot complete: end + 2 > len
+        return STOP;
+      }
+      case T_ARRAY:
+      case T_MAP:
+      case T_SET:
+      case T_PUSH:
+      case T_ATTRIBUTE: {
+        let i = pos + 1;
+        if (i < len && buf[i] === MINUS && type === T_ARRAY) {
+          // "*-1": the RESP2 null array.
+          if (i + 3 >= len) return undefined;
+          if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos, len);
+          this.p = i + 4;
+          return null;
+        }
+        let n = 0;
+        let c = 0;
+        while (i < len && (c = buf[i] as number) !== CR) {
+          if (c < 48 || c > 57) throw this.badLength(buf, pos, len);
+          n = n * 10 + (c - 48);
+          i++;
+        }
+        if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos, len);
+        if (i + 1 >= len) return undefined; // header cut
+        if (buf[i + 1] !== LF || i === pos + 1) throw this.badLength(buf, pos, len);
+        this.p = i + 2;
+        return this.open(type, n);
+      }
+      case T_SIMPLE:
+      case T_ERROR: {
+        const end = this.lineEnd(buf, pos + 1, len);
+        if (end < 0) return undefined;
+        this.p = end + 2;
+        if (type === T_ERROR) return new ReplyError(utf8(buf, pos + 1, end));
+        return this.wantBuffers() ? buf.subarray(pos + 1, end) : utf8(buf, pos + 1, end);
+      }
+      case T_INTEGER:
+        return this.integer(buf, pos, len);
+      case T_NULL:
+        if (pos + 2 >= len) return undefined;
+        if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) throw invalid(`bad null ${shown(buf, pos, len)}`);
+        this.p = pos + 3;
+        return null;
+      case T_BOOLEAN: {
+        if (pos + 3 >= len) return undefined;
+        const c = buf[pos + 1];
+        if ((c !== 116 && c !== 102) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) throw invalid(`bad boolean ${shown(buf, pos, len)}`);
+        this.p = pos + 4;
+        const truth = c === 116; // 't'
+        if (this.native) return truth;
+        // As RESP2 sends it: an integer reply.
+        return this.intMode === INT_NUMBER ? (truth ? 1 : 0) : this.intMode === INT_BIGINT ? (truth ? 1n : 0n) : truth ? "1" : "0";
+      }
+      case T_DOUBLE:
+      case T_BIG_NUMBER:
+        return this.numberLine(type, buf, pos, len);
+      default:
+        throw invalid(`got ${JSON.stringify(String.fromCharCode(type))} as reply type byte`);
+    }
+  }
+
+  /** Open an aggregate of n elements (the header was read). */
+  private open(type: number, n: number): Reply | typeof NONE {
+    const f = this.depth;
+    if (n === 0) {
+      if (type === T_ATTRIBUTE) return NONE; // an empty attribute: nothing to drop, nothing to deliver
+      if (this.native) return type === T_MAP ? new Map() : type === T_SET ? new Set() : [];
+      return [];
+    }
+    if (f >= this.maxDepth) throw invalid(`aggregates nested deeper than ${this.maxDepth}`);
+    let kind = K_ARRAY;
+    let count = n;
+    let value: Reply[] | Map<Reply, Reply> | Set<Reply> | null;
+    if (type === T_MAP) {
+      count = 2 * n;
+      if (this.native) {
+        kind = K_MAP;
+        value = new Map();
+      } else {
+        value = count <= PREALLOCATE ? new Array<Reply>(count) : [];
+      }
+    } else if (type === T_SET && this.native) {
+      kind = K_SET;
+      value = new Set();
+    } else if (type === T_ATTRIBUTE) {
+      kind = K_ATTR;
+      count = 2 * n;
+      value = null;
+    } else {
+      if (type === T_PUSH && f === 0) {
+        kind = K_PUSH;
+        this.inPush = true;
+      }
+      value = n <= PREALLOCATE ? new Array<Reply>(n) : [];
+    }
+    this.kinds[f] = kind;
+    this.values[f] = value;
+    this.left[f] = count;
+    this.index[f] = 0;
+    this.depth = f + 1;
+    return NONE;
   }
 
   /**

@@ -98,7 +98,7 @@ export class Subscriber {
   ) {
     this.owner = new ConnectionOwner(
       connector,
-      { reconnect: options.reconnect, what: "Subscriber could not connect" },
+      { reconnect: options.reconnect, what: "Subscriber could not connect", healthCheckIntervalMs: options.healthCheckIntervalMs },
       {
         socket: { onPush: this.onPush, onPushError: this.onPushError },
         ready: (conn) => this.resubscribe(conn),
@@ -109,6 +109,7 @@ export class Subscriber {
         },
         // Nothing to resubscribe: dial again on the next subscribe.
         wanted: () => this.hasWork,
+        probe: (conn) => void conn.writeUntracked(encodeCommand(["PING"])),
       },
       {
         disconnect: (info) => events.disconnect(info.error),
@@ -218,6 +219,8 @@ export class Subscriber {
   }
 
   private readonly onPush = (reply: Reply): boolean => {
+    // A health-check PING's answer: "pong" while subscribed, PONG when not.
+    if (Array.isArray(reply) ? reply.length === 2 && text(reply[0]) === "pong" : text(reply) === "PONG") return true;
     if (!Array.isArray(reply) || reply.length < 3) return false;
     const type = text(reply[0]);
     switch (type) {

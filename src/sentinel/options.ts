@@ -3,6 +3,7 @@
 // password and tls apply to the data nodes only.
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { hidePassword } from "../hide-password.js";
+import { checkKeys, type KeySet } from "../option-keys.js";
 
 export interface SentinelOptions {
   /**
@@ -61,8 +62,11 @@ function parseNode(node: unknown, index: number): { address: SentinelAddress; tl
   return { address: { host: u.hostname.replace(/^\[(.*)\]$/, "$1"), port }, tls: u.protocol === "rediss:" };
 }
 
-export function resolveSentinelOptions(input: SentinelOptions): ResolvedSentinelOptions {
+const SENTINEL_KEYS: KeySet<SentinelOptions> = { nodes: true, name: true, username: true, password: true, tls: true, timeoutMs: true };
+
+export function resolveSentinelOptions(input: SentinelOptions, where = "createClient(options)"): ResolvedSentinelOptions {
   if (typeof input !== "object" || input === null) throw new TypeError("Option sentinel must be an object { nodes, name }");
+  checkKeys(where, input, SENTINEL_KEYS, "sentinel.");
   if (!Array.isArray(input.nodes) || input.nodes.length === 0) {
     throw new TypeError("Option sentinel.nodes must list at least one sentinel");
   }

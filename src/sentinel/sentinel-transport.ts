@@ -12,7 +12,7 @@
 // subscriber resubscribes on the new server).
 import type { ConnectionRoute } from "../connection/handshake.js";
 import { SentinelError } from "../errors.js";
-import type { ResolvedOptions, ServerAddress } from "../options.js";
+import type { Credentials, ResolvedOptions, ServerAddress } from "../options.js";
 import type { Request } from "../request.js";
 import type { RequestGroup } from "../request-group.js";
 import type { ClientStatus, DedicatedConnection, PoolStats, Transport, TransportEvents } from "../transport.js";
@@ -99,6 +99,10 @@ export class SentinelTransport implements Transport {
   destroy(): void {
     this.watcher.stop();
     this.transport.destroy();
+  }
+
+  reauthenticate(credentials: Credentials): void {
+    this.inner?.reauthenticate?.(credentials);
   }
 
   invalidate(): void {

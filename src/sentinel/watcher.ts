@@ -11,15 +11,16 @@
 // once its SUBSCRIBE is confirmed, and counts as a new start only after it
 // served STABLE_CONNECTION_MS past that: a sentinel that accepts and drops (at
 // maxclients) is paced by the backoff. A sentinel that stops answering
-// (SIGSTOP, a blackholed network) is found by a PING every timeoutMs: no bytes
-// for two periods and the socket is dropped. Its socket and timers are
+// (SIGSTOP, a blackholed network) is found by the owner's health check: a
+// PING once nothing came for timeoutMs, the socket dropped when nothing came
+// for twice that. Its socket and timers are
 // unref'd: the data connections decide whether the process stays alive; and
 // it stops by itself once the client is closed (also by a fatal error).
 import { createBackoff } from "../connection/backoff.js";
 import { ConnectionOwner } from "../connection/connection-owner.js";
 import { openConnection } from "../connection/handshake.js";
 import type { RespSocket } from "../connection/resp-socket.js";
-import { ClientClosedError, ConnectionError, SentinelError } from "../errors.js";
+import { ClientClosedError, SentinelError } from "../errors.js";
 import type { ResolvedOptions, ServerAddress } from "../options.js";
 import type { Reply } from "../protocol/decode.js";
 import { encodeCommand } from "../protocol/encode.js";
@@ -40,8 +41,6 @@ export class SentinelWatcher {
   private readonly owner: ConnectionOwner;
   /** The sentinel of the current (or last) dial. */
   private current: ServerAddress | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private lastSeen = 0;
   /** The current connection's SUBSCRIBE was confirmed. */
   private confirmed = false;
   /** Why the last connection was lost, naming its sentinel (for the failed-round error). */
@@ -51,7 +50,7 @@ export class SentinelWatcher {
     private readonly locator: SentinelLocator,
     options: ResolvedOptions,
     private readonly channels: readonly string[],
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     private readonly hooks: WatcherHooks,
   ) {
     // The watcher never gives up while the client lives, whatever the data connections' policy.
@@ -76,14 +75,19 @@ export class SentinelWatcher {
         // The next sentinel at once, until a whole round has failed.
         delayFor: (attempt) => (attempt % sentinels() !== 0 ? 0 : roundDelay(attempt / sentinels())),
         unref: true,
+        // A PING once nothing came for timeoutMs; the sentinel is dropped when nothing came for twice that.
+        healthCheckIntervalMs: 2 * timeoutMs,
       },
       {
         socket: { onPush: (reply) => this.push(reply), onPushError: () => true },
         ready: (conn) => this.watch(conn),
+        probe: (conn) => {
+          if (this.hooks.active()) conn.writeUntracked(encodeCommand(["PING"]));
+          else queueMicrotask(() => this.stop()); // the client ended without close() (a fatal error)
+        },
         lost: () => {
           const where = addressKey(this.current as ServerAddress);
           this.lostWhy = this.confirmed ? `Sentinel ${where} closed the connection right after SUBSCRIBE` : `Sentinel ${where} closed the connection before confirming SUBSCRIBE`;
-          this.unwatch();
         },
       },
       {
@@ -102,7 +106,6 @@ export class SentinelWatcher {
   }
 
   stop(): void {
-    this.unwatch();
     this.owner.destroy();
   }
 
@@ -116,28 +119,8 @@ export class SentinelWatcher {
   }
 
   private watch(conn: RespSocket): void {
-    const node = this.current as ServerAddress;
     this.confirmed = false;
-    this.lastSeen = Date.now();
-    conn.socket.on("data", () => {
-      this.lastSeen = Date.now();
-    });
     conn.writeUntracked(encodeCommand(["SUBSCRIBE", ...this.channels]));
-    this.heartbeat = setInterval(() => {
-      if (!this.hooks.active()) {
-        this.stop(); // the client ended without close() (a fatal error)
-      } else if (Date.now() - this.lastSeen > 2 * this.timeoutMs) {
-        conn.destroy(new ConnectionError(`Sentinel ${addressKey(node)} stopped answering`, "socket-closed", false));
-      } else {
-        conn.writeUntracked(encodeCommand(["PING"]));
-      }
-    }, this.timeoutMs);
-    this.heartbeat.unref();
-  }
-
-  private unwatch(): void {
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
   }
 
   private push(reply: Reply): boolean {
