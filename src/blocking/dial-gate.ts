@@ -29,7 +29,7 @@ export interface DialGateHooks {
 
 type GateState<T> =
   | { kind: "open" }
-  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout }
+  | { kind: "backoff"; attempt: number; timer: NodeJS.Timeout | undefined }
   /** The delay ended: the next dial is the probe. */
   | { kind: "due"; attempt: number }
   /** One dial is out: its outcome opens the gate or starts the next delay. */
@@ -132,9 +132,14 @@ export class DialGate<T> {
     if (st.kind === "open") attempt = 1;
     else if (st.kind === "probing" && probe) attempt = st.attempt + 1;
     else return; // started before the current backoff: it tells nothing new
+    // Committed first, the timer armed once the failure is told: the delay
+    // reported is waited in full after the report, and a listener that
+    // closes the gate leaves no timer behind.
     const delayMs = this.delayFor(attempt);
-    this.state = { kind: "backoff", attempt, timer: setTimeout(this.delayEnded, delayMs) };
+    const next: Extract<GateState<T>, { kind: "backoff" }> = { kind: "backoff", attempt, timer: undefined };
+    this.state = next;
     this.hooks.failed({ error, attempt, delayMs });
+    if (this.state === next) next.timer = setTimeout(this.delayEnded, delayMs);
   }
 
   private readonly delayEnded = (): void => {

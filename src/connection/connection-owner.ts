@@ -185,7 +185,7 @@ export class ConnectionOwner {
       const unanswered = st.conn.abandon();
       this.onLost(st.conn, cause, unanswered, true);
     } else if (st.kind === "backoff") {
-      this.timers.clearTimeout(st.timer);
+      if (st.timer !== undefined) this.timers.clearTimeout(st.timer);
       void this.dial(st.attempt);
     } else if (st.kind === "connecting") {
       st.abort.abort();
@@ -305,14 +305,15 @@ export class ConnectionOwner {
       this.enterClosed(exhausted, first);
       return;
     }
-    // Even a delay of 0 goes through the timer: the backoff state is
-    // committed before anyone hears of the failure, so a listener that closes
-    // the owner cancels the dial instead of meeting one under way.
+    // The backoff state is committed before anyone hears of the failure, and
+    // its timer armed once they all have (even for a delay of 0): a listener
+    // that closes the owner cancels the dial instead of meeting one under
+    // way, and the delay told in 'reconnecting' is waited in full after it.
     const delayMs = Math.max(0, this.delayFor(attempt));
-    const timer = this.timers.setTimeout(() => void this.dial(attempt), delayMs, this.policy.unref === true);
-    const st: OwnerState = { kind: "backoff", attempt, timer };
+    const st: { kind: "backoff"; attempt: number; timer: unknown } = { kind: "backoff", attempt, timer: undefined };
     this.st = st;
     this.announce(st, [first, () => this.events.reconnecting?.({ attempt, delayMs })]);
+    if (this.st === st) st.timer = this.timers.setTimeout(() => void this.dial(attempt), delayMs, this.policy.unref === true);
   }
 
   /** A proven connection was lost: dial again at once (attempt 1, no delay). */
@@ -329,7 +330,7 @@ export class ConnectionOwner {
   private enterClosed(error: RedisError | undefined, first?: () => void): void {
     const st = this.st;
     if (st.kind === "closed") return;
-    if (st.kind === "backoff") this.timers.clearTimeout(st.timer);
+    if (st.kind === "backoff" && st.timer !== undefined) this.timers.clearTimeout(st.timer);
     if (st.kind === "ready") st.health?.stop();
     if (st.kind === "connecting") st.abort.abort(); // a dial under way must not keep the process alive
     this.st = { kind: "closed", error };
