@@ -35,6 +35,8 @@ const CACHE_TTL_MS = envInt("CACHE_TTL_MS", 30_000);
 const CACHE_TIMEOUT_MS = envInt("CACHE_TIMEOUT_MS", 100);
 const ORIGIN_DELAY_MS = envInt("ORIGIN_DELAY_MS", 200);
 const SHUTDOWN_TIMEOUT_MS = envInt("SHUTDOWN_TIMEOUT_MS", 10_000);
+/** How long shutdown waits for Redis replies still owed; then what is left is dropped (a frozen Redis must not hold the exit). */
+const REDIS_CLOSE_TIMEOUT_MS = envInt("REDIS_CLOSE_TIMEOUT_MS", 2_000);
 
 function log(event: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
@@ -190,8 +192,9 @@ async function shutdown(signal: string): Promise<void> {
   }, SHUTDOWN_TIMEOUT_MS);
   watchdog.unref();
   await drained;
-  // Replies to the cache writes already sent still arrive, then the socket closes.
-  await redis.close();
+  // Replies to the cache writes already sent still arrive, then the socket
+  // closes; past REDIS_CLOSE_TIMEOUT_MS what is left is dropped.
+  await redis.close({ timeoutMs: REDIS_CLOSE_TIMEOUT_MS });
   clearTimeout(watchdog);
   log("stopped");
   // Nothing is left on the event loop: the process exits with code 0.

@@ -59,6 +59,12 @@ export class RespSocket {
         onReply: (reply) => this.settleHead(reply, undefined),
         onErrorReply: (error) => this.settleHead(null, error),
         onProtocolError: (error) => this.destroy(error),
+        // RESP3 push frames (after HELLO 3) never belong to a request: they
+        // go to the owner's onPush. One nobody consumes is dropped: unlike a
+        // RESP2 reply with no waiter, it cannot mean the FIFO is out of step.
+        onPush: (frame) => {
+          this.events.onPush?.(frame);
+        },
       },
       maxReplyBytes,
       integers,
@@ -166,12 +172,18 @@ export class RespSocket {
    */
   setPushReturnBuffers(returnBuffers: boolean): void {
     this.pushReturnBuffers = returnBuffers;
+    this.decoder.setPushReturnBuffers(returnBuffers); // RESP3 push frames, whatever the FIFO head wants
     if (this.inflight.length === 0) this.decoder.setReturnBuffers(returnBuffers);
   }
 
-  /** Half-close after the replies in flight: used by graceful close. */
+  /**
+   * Graceful close once nothing is owed: our FIN goes out after the bytes
+   * already written, then the socket is closed without waiting for the
+   * server's FIN (a frozen server would never send it, and close() must
+   * resolve anyway).
+   */
   end(): void {
-    if (!this.closed) this.socket.end();
+    if (!this.closed) this.socket.end(() => this.socket.destroy());
   }
 
   /**

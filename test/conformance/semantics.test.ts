@@ -160,6 +160,14 @@ describe.each(TRANSPORTS)("%s transport", (transport) => {
     expect(c.status).toBe("closed");
   });
 
+  it("close() resolves when the server froze after its last reply (nothing owed, no FIN will ever come)", async () => {
+    const c = make();
+    expect(await c.command(["PING"])).toBe("PONG");
+    server.pause();
+    await within("close()", 1500, c.close());
+    expect(c.status).toBe("closed");
+  });
+
   it("close() resolves after an atomic batch timed out on a frozen server", async () => {
     const c = make();
     await c.command(["PING"]);
