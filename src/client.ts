@@ -1,6 +1,7 @@
 // The Client: one command() API over either transport, with events and a
 // lifecycle. Typed helpers are thin wrappers over command() (src/helpers);
 // batches and pub/sub need more than command() and live here.
+import { checkBatchOptions, checkCloseOptions, checkConnectOptions, checkSubscribeOptions } from "./option-keys.js";
 import { atomicResults, EXEC, MULTI, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
 import { needsOwnConnection, refusal, type Placement } from "./commands.js";
 import { ClientClosedError, ConnectionError, type RedisError } from "./errors.js";
@@ -122,6 +123,11 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
    * reconnecting in the background (close() it if you give up on it).
    */
   connect(options?: { timeoutMs?: number }): Promise<void> {
+    try {
+      checkConnectOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const timeoutMs = options?.timeoutMs ?? 0;
     if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
       return Promise.reject(new TypeError(`connect({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
@@ -201,6 +207,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     const atomic = options?.atomic === true;
     let own: boolean;
     try {
+      checkBatchOptions(options);
       validateBatch(commands);
       own = needsOwnConnection(commands, atomic ? "transaction" : "lent");
     } catch (err) {
@@ -240,6 +247,11 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
 
   protected subscribeTo(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
+    try {
+      checkSubscribeOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.pubsub().subscribe(kind, names, listener, options);
   }
 
@@ -271,6 +283,11 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
    * (maybeExecuted: true for what was already written).
    */
   close(options?: CloseOptions): Promise<void> {
+    try {
+      checkCloseOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const timeoutMs = options?.timeoutMs ?? 0;
     if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
       return Promise.reject(new TypeError(`close({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));

@@ -11,11 +11,6 @@ import type { SubscribeOptions } from "./pubsub/subscriber.js";
 /** The valid names of an options type: TypeScript insists that every key of T is listed, and nothing else. */
 export type KeySet<T> = { readonly [K in keyof Required<T>]: true };
 
-/** The valid names, as a list (for messages). */
-export function namesOf<T>(set: KeySet<T>): string[] {
-  return Object.keys(set);
-}
-
 /**
  * Throw a TypeError if `object` has an own enumerable key that is not in
  * `allowed`. `where` says which call ("createClient(options)"), `path` the
@@ -67,7 +62,7 @@ export function nearest(name: string, allowed: readonly string[]): string | unde
   return best;
 }
 
-/** Levenshtein distance, case as given; gives up (returns `limit`) once it cannot be below `limit`. */
+/** Levenshtein distance; gives up (returns `limit`) once it cannot be below `limit`. */
 function distance(a: string, b: string, limit: number): number {
   if (Math.abs(a.length - b.length) >= limit) return limit;
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
@@ -85,7 +80,6 @@ function distance(a: string, b: string, limit: number): number {
   }
   return Math.min(previous[b.length] as number, limit);
 }
-
 
 // Checks for option objects whose calls live in files of their own (client.ts,
 // cluster-client.ts, the pub/sub code): each is one line at the call's start.
@@ -107,4 +101,11 @@ export function checkCloseOptions(options: CloseOptions | undefined): void {
 /** subscribe / psubscribe / ssubscribe(..., options): throws a TypeError for an unknown option name. */
 export function checkSubscribeOptions(options: SubscribeOptions | undefined): void {
   if (options !== undefined) checkKeys("subscribe(..., options)", options, SUBSCRIBE_OPTION_KEYS);
+}
+
+const CONNECT_OPTION_KEYS: KeySet<{ timeoutMs?: number }> = { timeoutMs: true };
+
+/** connect(options): throws a TypeError for an unknown option name. */
+export function checkConnectOptions(options: { timeoutMs?: number } | undefined): void {
+  if (options !== undefined) checkKeys("connect(options)", options, CONNECT_OPTION_KEYS);
 }

@@ -200,7 +200,7 @@ const OFFLINE_QUEUE_KEYS: KeySet<Exclude<ClientOptions["offlineQueue"], false | 
  * checked by its own resolver). `tls` is node:tls' options, passed through
  * unread: node owns those names.
  */
-export function checkNestedOptions(where: string, opts: Partial<ClientOptions>): void {
+function checkNestedOptions(where: string, opts: Partial<ClientOptions>): void {
   if (opts.reconnect !== undefined && opts.reconnect !== false) checkKeys(where, opts.reconnect, RECONNECT_KEYS, "reconnect.");
   if (opts.pool !== undefined) {
     if (typeof opts.pool === "object" && opts.pool !== null && "maxWaiting" in opts.pool) {

@@ -7,6 +7,7 @@
 // as ASKING, MULTI, the commands, EXEC on one socket, the slot table
 // unchanged; TRYAGAIN (its keys split between the two nodes) / CLUSTERDOWN /
 // a lost node retry it at the slot's owner after a backoff.
+import { checkBatchOptions } from "../option-keys.js";
 import { runBatch, toResult, validateBatch, type BatchOptions, type BatchResult } from "../batch.js";
 import { ClientClosedError, ConnectionError, QueueFullError, RedisError, ReplyError, TimeoutError } from "../errors.js";
 import type { Reply } from "../protocol/decode.js";
@@ -27,6 +28,7 @@ const noop = (): void => undefined;
 
 export function clusterBatch(ctx: ClusterContext, dispatcher: Dispatcher, commands: readonly Command[], options: BatchOptions | undefined): Promise<BatchResult[]> {
   try {
+    checkBatchOptions(options);
     validateBatch(commands);
     // A plain batch is split by slot, keyless commands going to any master: nothing may depend on its connection.
     if (options?.atomic !== true) {

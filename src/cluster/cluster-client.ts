@@ -23,10 +23,11 @@ import type { AnyListener, Kind } from "../pubsub/listeners.js";
 import { PubSubCommands } from "../pubsub/pubsub-commands.js";
 import { refusal } from "../commands.js";
 import type { SubscribeOptions } from "../pubsub/subscriber.js";
-import type { RedisKey, RedisValue } from "../helpers/base.js";
+import { flatKeys, type OneOrMany, type RedisKey, type RedisValue } from "../helpers/base.js";
+import { checkCloseOptions, checkSubscribeOptions } from "../option-keys.js";
 import type { Reply } from "../protocol/decode.js";
 import type { Arg, Command } from "../protocol/encode.js";
-import type { CommandOptions } from "../request.js";
+import { checkCommandOptions, type CommandOptions } from "../request.js";
 import { scanKeys, type KeyScanOptions } from "../scan.js";
 import type { ClientStatus, DedicatedConnection } from "../transport.js";
 import { clusterBatch } from "./batch.js";
@@ -132,6 +133,7 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
     if (this.life.kind !== "open") return Promise.reject(new ClientClosedError());
     let slot: number | undefined;
     try {
+      if (options != null) checkCommandOptions(options);
       const why = refusal(args, "any-node");
       if (why !== undefined) throw new TypeError(why);
       slot = commandSlot(args);
@@ -200,8 +202,8 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
   }
 
   /** MGET across slots: one MGET per slot, in parallel, values in the order of `keys`. */
-  override mget(...keys: RedisKey[]): Promise<(string | null)[]> {
-    return mgetBySlot(keys, (part) => super.mget(...part));
+  override mget(...keys: OneOrMany<RedisKey>[]): Promise<(string | null)[]> {
+    return mgetBySlot(flatKeys(keys), (part) => super.mget(part));
   }
 
   /**
@@ -213,18 +215,18 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
   }
 
   /** DEL across slots: the sum of one DEL per slot. */
-  override del(...keys: RedisKey[]): Promise<number> {
-    return sumBySlot(keys, (part) => super.del(...part));
+  override del(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return sumBySlot(flatKeys(keys), (part) => super.del(part));
   }
 
   /** EXISTS across slots: the sum of one EXISTS per slot (a key named twice counts twice). */
-  override exists(...keys: RedisKey[]): Promise<number> {
-    return sumBySlot(keys, (part) => super.exists(...part));
+  override exists(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return sumBySlot(flatKeys(keys), (part) => super.exists(part));
   }
 
   /** UNLINK across slots: the sum of one UNLINK per slot. */
-  override unlink(...keys: RedisKey[]): Promise<number> {
-    return sumBySlot(keys, (part) => super.unlink(...part));
+  override unlink(...keys: OneOrMany<RedisKey>[]): Promise<number> {
+    return sumBySlot(flatKeys(keys), (part) => super.unlink(part));
   }
 
   /**
@@ -249,6 +251,11 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
 
   protected subscribeTo(kind: Kind, names: string | readonly string[], listener: AnyListener, options: SubscribeOptions | undefined): Promise<void> {
     if (this.life.kind !== "open") return Promise.reject(new ClientClosedError());
+    try {
+      checkSubscribeOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.pubsub ??= new ClusterPubSub(this.ctx, {
       disconnect: (error) => this.emit("subscriber-disconnect", { error }),
       reconnecting: (info) => this.emit("subscriber-reconnecting", info),
@@ -269,6 +276,11 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
   /** Graceful: commands already sent get their replies, then every node client closes. */
   /** Graceful, as Client.close(): `timeoutMs` bounds the wait on every node, then what is left is destroyed. */
   close(options?: CloseOptions): Promise<void> {
+    try {
+      checkCloseOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.life.kind !== "open") return this.life.done;
     const closing: Lifecycle = { kind: "closing", done: Promise.resolve() };
     this.life = closing;

@@ -15,6 +15,7 @@
 // db.client.connection.wait_time (pooled), plus respite.client.errors by
 // error.type and reason. Spans: one CLIENT span per command or batch, a child
 // of the context active when it was sent.
+import { checkKeys, type KeySet } from "../option-keys.js";
 import dc from "node:diagnostics_channel";
 import { context, metrics, SpanKind, SpanStatusCode, trace, type Attributes, type MeterProvider, type Span, type TracerProvider } from "@opentelemetry/api";
 import {
@@ -38,6 +39,8 @@ export interface InstrumentOptions {
   /** Default true. */
   metrics?: boolean;
 }
+
+const INSTRUMENT_OPTION_KEYS: KeySet<InstrumentOptions> = { meterProvider: true, tracerProvider: true, spans: true, metrics: true };
 
 export interface Instrumentation {
   /** Stop recording (unsubscribes from every channel). */
@@ -66,6 +69,7 @@ function errorType(error: unknown): string {
 
 /** Start recording every respite client of this process. */
 export function instrumentRespite(options: InstrumentOptions = {}): Instrumentation {
+  checkKeys("instrumentRespite(options)", options, INSTRUMENT_OPTION_KEYS);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const tracer = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const recordMetrics = options.metrics !== false;
