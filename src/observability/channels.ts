@@ -99,9 +99,13 @@ const SHOWN: readonly [RegExp, number][] = [
   [/^(ACL|BIT|B[LRZ]|CLIENT|CLUSTER|CONFIG|COMMAND|DECR|DEL|EVAL|EX|FUNCTION|GEO|GET|HINCR|HMGET|HSCAN|INCR|L[TRLM]|MEMORY|P[EFISTU]|RPOP|S[CDIMORSU]|XACK|X[CDGILPRT]|Z[CDILMPRS])/i, -1],
 ];
 
-/** The arguments after the name, with those that may hold a secret or a value replaced by "?". */
-export function redactArgs(name: string, args: Command): string[] {
-  let shown = 0;
+/** Shown-argument counts by command name; bounded (names are caller input). */
+const shownCache = new Map<string, number>();
+
+function shownOf(name: string): number {
+  let shown = shownCache.get(name);
+  if (shown !== undefined) return shown;
+  shown = 0;
   // AUTH and HELLO carry passwords, whatever a pattern above might match.
   if (name !== "AUTH" && name !== "HELLO") {
     for (const [pattern, n] of SHOWN) {
@@ -111,6 +115,13 @@ export function redactArgs(name: string, args: Command): string[] {
       }
     }
   }
+  if (shownCache.size < 1024) shownCache.set(name, shown);
+  return shown;
+}
+
+/** The arguments after the name, with those that may hold a secret or a value replaced by "?". */
+export function redactArgs(name: string, args: Command): string[] {
+  const shown = shownOf(name);
   const out: string[] = [];
   for (let i = 1; i < args.length; i++) {
     const a = args[i];

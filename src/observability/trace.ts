@@ -14,22 +14,20 @@ function maybeExecuted(error: unknown): boolean | undefined {
 }
 
 export function traceRequest(id: ClientIdentity, req: Request): Promise<Reply> {
-  const ctx: CommandTraceContext = { ...id, command: req.name, args: redactArgs(req.name, req.args) };
-  return commandChannel.tracePromise(
-    () =>
-      req.promise.then(
-        (reply) => {
-          ctx.retried = req.retried;
-          return reply;
-        },
-        (error: unknown) => {
-          ctx.retried = req.retried;
-          ctx.maybeExecuted = maybeExecuted(error);
-          throw error;
-        },
-      ),
-    ctx,
-  );
+  const name = req.name;
+  // retried and maybeExecuted are read when the command settles: getters cost no extra promise.
+  const ctx: CommandTraceContext = {
+    ...id,
+    command: name,
+    args: redactArgs(name, req.args),
+    get retried() {
+      return req.retried;
+    },
+    get maybeExecuted() {
+      return maybeExecuted(this.error);
+    },
+  };
+  return commandChannel.tracePromise(() => req.promise, ctx);
 }
 
 export function traceBatch(id: ClientIdentity, atomic: boolean, size: number, results: Promise<BatchResult[]>): Promise<BatchResult[]> {
