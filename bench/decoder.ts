@@ -3,12 +3,17 @@
 // src/protocol/resp-decoder.ts. No server, no sockets: pre-built replies are
 // fed in 64 KiB chunks, the size of a socket read.
 //
-//   node --expose-gc --import tsx bench/decoder.ts [--runs=N] [--quick]
+//   node --expose-gc --import tsx bench/decoder.ts [--runs=N] [--quick] [--only=<workload name part>]
 //
-// Columns: ns/reply is the CPU time (user + system) of decoding alone,
-// min (and median) of N runs, a fresh decoder per run. Memory and exit are
-// measured in child processes, one per decoder, so that one decoder's
-// module-level state cannot disturb the other's numbers:
+// Columns: ns/reply is the time of decoding alone (the consumer reads one
+// character of each string reply: see runOnce), min and median of N runs, a
+// fresh decoder per run, old and new runs alternating. Wall time, not
+// process.cpuUsage(), which also counts the GC's helper threads; gc() runs
+// once per workload, not before every run (after a gc() the next runs are
+// slower and far noisier). On a shared machine read the min: noise only
+// ever adds. Memory and exit are measured in child processes, one per
+// decoder, so that one decoder's module-level state cannot disturb the
+// other's numbers:
 //   retained: heapUsed + external (ArrayBuffers included) after a 32 MiB
 //     Buffer reply was decoded and dropped and gc() ran, minus the same
 //     before it (right after, and 1 s later);
@@ -302,10 +307,17 @@ const WORKLOADS: Workload[] = [
   { name: "GET 100 KiB (verbatim =)", protocol: 3, replies: 400, buffers: false, data: () => chunked(repeat(`=${kib100.length + 4}\r\ntxt:${kib100}\r\n`, 400)) },
 ];
 
+/** Keeps the consumer's reads observable. */
+let sink = 0;
+
 function runOnce(which: Which, w: Workload, data: Buffer[]): number {
   let n = 0;
-  const count = (): void => {
+  const count = (r: unknown): void => {
     n++;
+    // Read one character of a string reply, as any consumer would: a string
+    // redis-parser built from several chunks is a V8 cons string, flattened
+    // (copied) on first use; without this its cost would go unmeasured.
+    if (typeof r === "string" && r.length > 0) sink ^= r.charCodeAt(r.length >> 1);
   };
   const d = makeDecoder(which, {
     onReply: count,
@@ -316,26 +328,33 @@ function runOnce(which: Which, w: Workload, data: Buffer[]): number {
     },
   }, w.mode);
   d.setReturnBuffers(w.buffers);
-  const t0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
   for (const c of data) d.write(c);
-  const t = process.cpuUsage(t0);
+  const t = Number(process.hrtime.bigint() - t0);
   if (n !== w.replies) throw new Error(`${which} ${w.name}: ${n} replies, expected ${w.replies}`);
-  return (t.user + t.system) * 1000; // ns
+  return t; // ns
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function measure(which: Which, w: Workload): { min: number; median: number } {
+/** Min and median ns per reply of each decoder; old and new runs alternate, so that noise from other processes falls on both. */
+function measure(w: Workload, whiches: readonly Which[]): Map<Which, { min: number; median: number }> {
   const data = w.data();
   const runs = w.runs ?? RUNS;
-  for (let i = 0; i < Math.min(3, runs); i++) runOnce(which, w, data); // warm-up
-  const times: number[] = [];
+  gc?.(); // once per workload: a gc() before every run makes the runs after it slower and far noisier
+  for (const which of whiches) for (let i = 0; i < Math.min(3, runs); i++) runOnce(which, w, data); // warm-up
+  const times = new Map<Which, number[]>(whiches.map((x) => [x, []]));
   for (let i = 0; i < runs; i++) {
-    gc?.();
-    times.push(runOnce(which, w, data) / w.replies);
+    for (const which of i % 2 === 0 ? whiches : [...whiches].reverse()) {
+      times.get(which)!.push(runOnce(which, w, data) / w.replies);
+    }
   }
-  times.sort((a, b) => a - b);
-  return { min: times[0] as number, median: times[Math.floor(times.length / 2)] as number };
+  const out = new Map<Which, { min: number; median: number }>();
+  for (const [which, t] of times) {
+    t.sort((a, b) => a - b);
+    out.set(which, { min: t[0] as number, median: t[Math.floor(t.length / 2)] as number });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -352,6 +371,9 @@ async function fullGc(): Promise<void> {
     await sleep(20);
   }
 }
+
+/** The last decoder used stays alive (as a connection's does): whatever it keeps counts. */
+let liveDecoder: DecoderLike | undefined;
 
 /** Decode one 32 MiB Buffer reply from 64 KiB chunks and drop it. Returns its length. */
 function decodeBig(which: Which): number {
@@ -371,12 +393,13 @@ function decodeBig(which: Which): number {
   chunks = undefined;
   const length = Buffer.isBuffer(got) ? got.length : -1;
   got = undefined;
+  liveDecoder = d;
   return length;
 }
 
 async function childRetain(which: Which): Promise<void> {
   if (gc === undefined) throw new Error("run with --expose-gc");
-  decodeBig(which); // warm the code paths (and any pool) once
+  // No warm-up: what the first big reply leaves behind (a pool) is the point.
   await fullGc();
   const before = memory();
   const length = decodeBig(which);
@@ -385,6 +408,7 @@ async function childRetain(which: Which): Promise<void> {
   await sleep(1000);
   await fullGc();
   const later = memory();
+  if (liveDecoder === undefined) throw new Error("no decoder");
   process.stdout.write(JSON.stringify({ length, retained: after - before, retainedLater: later - before }) + "\n");
 }
 
@@ -419,18 +443,23 @@ async function main(): Promise<void> {
   if (child === "retain") return childRetain(which);
   if (child === "exit") return childExit(which);
 
-  console.log(`node ${process.version}, ${RUNS} runs per cell (min / median ns per reply, CPU time), chunks of ${CHUNK / 1024} KiB, gc ${gc ? "between runs" : "off (run with --expose-gc)"}`);
+  console.log(`node ${process.version}, ${RUNS} runs per cell (min / median ns per reply, wall time), chunks of ${CHUNK / 1024} KiB, gc ${gc ? "before each workload" : "off (run with --expose-gc)"}`);
   console.log("");
   const rows: string[][] = [["workload", "RESP", "redis-parser min", "(median)", "new min", "(median)", "new / old"]];
+  const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
   for (const w of WORKLOADS) {
-    const neu = measure("new", w);
-    const old = w.old === true ? measure("old", w) : undefined;
+    if (only !== undefined && !w.name.toLowerCase().includes(only.toLowerCase())) continue;
+    const m = measure(w, w.old === true ? ["old", "new"] : ["new"]);
+    const neu = m.get("new")!;
+    const old = m.get("old");
     const f = (x: number): string => (x >= 1e5 ? `${(x / 1e6).toFixed(2)} ms` : `${x.toFixed(x < 100 ? 1 : 0)} ns`);
     rows.push([w.name, String(w.protocol), old ? f(old.min) : "-", old ? f(old.median) : "-", f(neu.min), f(neu.median), old ? `${(neu.min / old.min).toFixed(2)}x` : "-"]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
 
+  if (sink === 0.5) console.log(sink);
+  if (only !== undefined) return;
   console.log("");
   console.log("32 MiB Buffer reply, dropped, gc(): memory still held (heapUsed + external) | child exit after its main module returned");
   for (const d of ["old", "new"] as const) {

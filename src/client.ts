@@ -31,6 +31,8 @@ export interface CloseOptions {
 
 export interface ClientEvents extends PubSubEvents {
   ready: [];
+  /** protocol 3 was asked for and the server does not know HELLO (Redis < 6): RESP2 from now on. Once. */
+  "protocol-fallback": [info: { protocol: 2 }];
   disconnect: [info: { reason: DisconnectReason; error: Error | undefined }];
   reconnecting: [info: { attempt: number; delayMs: number }];
   error: [error: RedisError];
@@ -58,7 +60,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   constructor(options: string | ClientOptions = {}, route?: ConnectionRoute) {
     super();
     this.options = resolveOptions(options);
-    const id = identity(this.options);
+    const id = identity(this.options, this.options.protocol);
     this.identity = id;
     const events: TransportEvents = {
       ready: () => {
@@ -87,7 +89,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     this.reportError = events.error;
     // Behind Sentinel every connection dials through the sentinels' route.
     const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events, () => this.subscriber?.invalidate()) : undefined;
-    const connector = createConnector(this.options, sentinel?.route ?? route, id);
+    const connector = createConnector(this.options, sentinel?.route ?? route, id, () => this.emit("protocol-fallback", { protocol: 2 }));
     this.connector = connector;
     if (this.options.transport === "pooled") {
       this.transport = new PooledTransport(this.options, connector, events);

@@ -12,6 +12,7 @@
 // connection is not in that metadata: the short lists below add it.
 import commands from "@ioredis/commands";
 import type { Arg, Command } from "./protocol/encode.js";
+import { resp2Shape, type Resp2Shape } from "./protocol/resp2-shape.js";
 
 /**
  * What a command does to its connection:
@@ -44,6 +45,8 @@ export interface CommandSemantics {
   nextOnly: boolean;
   /** Opens, ends or watches a transaction: it cannot be nested inside an atomic batch. */
   transaction: boolean;
+  /** How its RESP3 reply (compat mode) is put back in RESP2's shape, when it differs. */
+  resp3: Resp2Shape | undefined;
 }
 
 /** Where a command is about to run; see refusal(). */
@@ -132,10 +135,10 @@ function build(lower: string, sub: string): CommandSemantics {
   const state = STATE[`${lower}|${sub}`] ?? STATE[lower];
   if (state !== undefined) {
     const { route, lendable, nextOnly, transaction } = state;
-    return { effect: "state", readOnly, holds, route, lendable: lendable !== false, nextOnly: nextOnly === true, transaction: transaction === true };
+    return { effect: "state", readOnly, holds, route, lendable: lendable !== false, nextOnly: nextOnly === true, transaction: transaction === true, resp3: undefined };
   }
   const effect: ConnectionEffect = OWN_CONNECTION.has(lower) ? "own-connection" : holds ? "blocks" : "plain";
-  return { effect, readOnly, holds, lendable: true, route: "", nextOnly: false, transaction: false };
+  return { effect, readOnly, holds, lendable: true, route: "", nextOnly: false, transaction: false, resp3: resp2Shape(lower) };
 }
 
 const CONTAINERS = new Set(["client"]);

@@ -22,7 +22,7 @@ export {
 } from "./errors.js";
 export type { ClientOptions, Credentials, CredentialsProvider, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js";
-export type { IntegerMode, Reply } from "./protocol/decode.js";
+export type { DecoderOptions, IntegerMode, Reply, ReplyMode } from "./protocol/decode.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";
 export type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats } from "./transport.js";

@@ -44,6 +44,14 @@ export type CredentialsProvider =
       subscribe?(onChange: (credentials: Credentials) => void): () => void;
     };
 
+function oneOf<T extends string | number>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new TypeError(`Option ${name} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
 function credentialsProvider(value: unknown): CredentialsProvider | undefined {
   if (value === undefined) return undefined;
   if (typeof value === "function") return value as CredentialsProvider;
@@ -88,6 +96,19 @@ export interface ClientOptions {
    * "string": always the decimal string.
    */
   integers?: "number" | "bigint" | "string";
+  /**
+   * RESP protocol version. 3 (default): HELLO 3 at connect, carrying AUTH and
+   * SETNAME in one round trip; a server without HELLO (older than Redis 6)
+   * falls back to RESP2 with one "protocol-fallback" event. 2: RESP2 only.
+   */
+  protocol?: 2 | 3;
+  /**
+   * How RESP3 values are returned. "compat" (default): exactly what RESP2
+   * returns (maps and pairs flattened, sets as arrays, doubles as strings,
+   * booleans as 1/0), so no reply changes with the protocol. "native": Map,
+   * Set, number (doubles, with Infinity/NaN), boolean, bigint (big numbers).
+   */
+  replies?: "compat" | "native";
   /**
    * Rotating credentials (managed Redis tokens): asked before every
    * (re)connect's AUTH, bounded by connectTimeoutMs. A provider object with
@@ -138,6 +159,8 @@ export interface ResolvedOptions {
   lazyConnect: boolean;
   maxReplyBytes: number;
   integers: "number" | "bigint" | "string";
+  protocol: 2 | 3;
+  replies: "compat" | "native";
   credentials: CredentialsProvider | undefined;
   healthCheckIntervalMs: number;
   pool: Required<PoolOptions>;
@@ -161,6 +184,8 @@ export const DEFAULTS = {
   lazyConnect: false,
   maxReplyBytes: DEFAULT_MAX_REPLY_BYTES,
   integers: "number",
+  protocol: 3,
+  replies: "compat",
   healthCheckIntervalMs: 0,
   pool: { min: 0, max: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 30_000 },
 } as const;
@@ -185,6 +210,8 @@ export const CLIENT_OPTION_KEYS: KeySet<ClientOptions> = {
   lazyConnect: true,
   maxReplyBytes: true,
   integers: true,
+  protocol: true,
+  replies: true,
   credentials: true,
   healthCheckIntervalMs: true,
   pool: true,
@@ -312,6 +339,8 @@ export function resolveOptions(input: string | ClientOptions = {}, where = "crea
     lazyConnect: opts.lazyConnect ?? DEFAULTS.lazyConnect,
     maxReplyBytes: nonNegative("maxReplyBytes", opts.maxReplyBytes, DEFAULTS.maxReplyBytes),
     integers,
+    protocol: oneOf("protocol", opts.protocol, [2, 3] as const, DEFAULTS.protocol),
+    replies: oneOf("replies", opts.replies, ["compat", "native"] as const, DEFAULTS.replies),
     credentials: credentialsProvider(opts.credentials),
     healthCheckIntervalMs: nonNegative("healthCheckIntervalMs", opts.healthCheckIntervalMs, DEFAULTS.healthCheckIntervalMs),
     pool,

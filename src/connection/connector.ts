@@ -17,13 +17,25 @@ export interface Connector {
   open(events: RespSocketEvents, signal: AbortSignal): Promise<RespSocket>;
 }
 
-/** Dial `options`' address (or the route's, asked on every dial); each dial is traced on respite:connect for `id`'s client. */
-export function createConnector(options: ResolvedOptions, route?: ConnectionRoute, id?: ClientIdentity): Connector {
+/**
+ * Dial `options`' address (or the route's, asked on every dial); each dial is
+ * traced on respite:connect for `id`'s client. With protocol 3, a server that
+ * does not know HELLO is spoken to in RESP2 from then on, and `onFallback`
+ * is told once.
+ */
+export function createConnector(options: ResolvedOptions, route?: ConnectionRoute, id?: ClientIdentity, onFallback?: () => void): Connector {
+  let protocol = options.protocol;
+  const fellBack = (): void => {
+    if (protocol === 2) return;
+    protocol = 2;
+    onFallback?.();
+  };
+  const open = (events: RespSocketEvents, signal: AbortSignal): Promise<RespSocket> => openConnection(options, events, signal, route, protocol, fellBack);
   return {
     open(events, signal) {
-      if (id === undefined || !connectChannel.hasSubscribers) return openConnection(options, events, signal, route);
+      if (id === undefined || !connectChannel.hasSubscribers) return open(events, signal);
       const ctx = { clientId: id.clientId, serverAddress: id.serverAddress, serverPort: id.serverPort };
-      return connectChannel.tracePromise(() => openConnection(options, events, signal, route), ctx);
+      return connectChannel.tracePromise(() => open(events, signal), ctx);
     },
   };
 }

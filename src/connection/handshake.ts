@@ -27,8 +27,18 @@ export interface ConnectionRoute {
   verify?: (exec: SetupExec, address: ServerAddress, socket: Socket) => Promise<void>;
 }
 
-export function handshakeCommands(options: ResolvedOptions): Command[] {
+export function handshakeCommands(options: ResolvedOptions, protocol: 2 | 3 = 2): Command[] {
   const cmds: Command[] = [];
+  if (protocol === 3) {
+    // One round trip for the protocol, the credentials and the name; HELLO's
+    // reply is the server's answer that proves the connection.
+    const hello: string[] = ["HELLO", "3"];
+    if (options.password !== undefined) hello.push("AUTH", options.username ?? "default", options.password);
+    if (options.clientName !== undefined) hello.push("SETNAME", options.clientName);
+    cmds.push(hello);
+    if (options.db !== 0) cmds.push(["SELECT", options.db]);
+    return cmds;
+  }
   if (options.password !== undefined) {
     cmds.push(options.username !== undefined ? ["AUTH", options.username, options.password] : ["AUTH", options.password]);
   }
@@ -55,7 +65,7 @@ function classify(command: Command, error: ReplyError, options: ResolvedOptions)
   if (!UNFIXABLE.test(error.message)) {
     return new ConnectionError(`Connection setup was refused for now: ${error.message}`, "connect-failed", false, { cause: error });
   }
-  if (command[0] === "AUTH") {
+  if (command[0] === "AUTH" || (command[0] === "HELLO" && command.includes("AUTH"))) {
     // The reply never holds the password, and neither does our message.
     const who = options.username !== undefined ? ` as user "${options.username}"` : "";
     return new ConnectionError(`Authentication${who} failed: ${error.message}`, "auth-failed", false, { cause: error });
@@ -97,6 +107,9 @@ export async function fetchCredentials(provider: CredentialsProvider, timeoutMs:
   }
 }
 
+/** The marker of a HELLO the server does not know (never seen outside openConnection). */
+const HELLO_UNKNOWN = Symbol("hello-unknown");
+
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
@@ -120,7 +133,24 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined):
  * ClientClosedError once `signal` aborts (the owner was closed or destroyed):
  * the socket is destroyed and every timer of the attempt cleared.
  */
-export async function openConnection(options: ResolvedOptions, events: RespSocketEvents, signal?: AbortSignal, route?: ConnectionRoute): Promise<RespSocket> {
+/** Does this refusal of HELLO say the server predates it (Redis < 6)? Then RESP2 it is. */
+function helloUnknown(command: Command, error: unknown): boolean {
+  return command[0] === "HELLO" && error instanceof ReplyError && /unknown command/i.test(error.message);
+}
+
+/**
+ * `protocol`: what to ask for (the connector remembers a fallback); when the
+ * server does not know HELLO, the handshake is done again in RESP2 on the
+ * same socket and `onFallback` is told.
+ */
+export async function openConnection(
+  options: ResolvedOptions,
+  events: RespSocketEvents,
+  signal?: AbortSignal,
+  route?: ConnectionRoute,
+  protocol: 2 | 3 = 2,
+  onFallback?: () => void,
+): Promise<RespSocket> {
   if (isAborted(signal)) throw new ClientClosedError();
   // The address may come from a resolver, asked again on every dial (it
   // bounds its own time; connectTimeoutMs covers what follows).
@@ -144,8 +174,8 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
       for (const r of unanswered) r.failConnection(error);
       lost?.(new ConnectionError("Connection lost during the handshake", "connect-failed", false, { cause: error }));
     },
-  }, options.integers);
-  const cmds = handshakeCommands(creds === undefined ? options : { ...options, username: creds.username, password: creds.password });
+  }, options.integers, options.replies);
+  const authed = creds === undefined ? options : { ...options, username: creds.username, password: creds.password };
   const verify = route?.verify;
   const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
   // An abort fails whichever step is waiting; the catch below destroys the socket.
@@ -153,22 +183,36 @@ export async function openConnection(options: ResolvedOptions, events: RespSocke
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (isAborted(signal)) throw new ClientClosedError(); // during the dial's last tick
-    await new Promise<void>((resolve, reject) => {
-      lost = reject;
-      const reqs = cmds.map((c) => new Request(c, undefined, remaining));
-      for (const r of reqs) conn.write(r);
-      Promise.all(reqs.map((r, i) => r.promise.catch((err: unknown) => Promise.reject({ i, err })))).then(
-        () => resolve(),
-        ({ i, err }: { i: number; err: unknown }) => {
-          const cmd = cmds[i] as Command;
-          reject(
-            err instanceof ReplyError
-              ? classify(cmd, err, options)
-              : new ConnectionError("Connection setup timed out or was lost", "connect-failed", false, { cause: err }),
-          );
-        },
-      );
-    });
+    const exchange = (cmds: Command[]): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        lost = reject;
+        const reqs = cmds.map((c) => new Request(c, undefined, remaining));
+        for (const r of reqs) conn.write(r);
+        Promise.all(reqs.map((r, i) => r.promise.catch((err: unknown) => Promise.reject({ i, err })))).then(
+          () => resolve(),
+          ({ i, err }: { i: number; err: unknown }) => {
+            const cmd = cmds[i] as Command;
+            if (helloUnknown(cmd, err)) {
+              reject(HELLO_UNKNOWN);
+              return;
+            }
+            reject(
+              err instanceof ReplyError
+                ? classify(cmd, err, options)
+                : new ConnectionError("Connection setup timed out or was lost", "connect-failed", false, { cause: err }),
+            );
+          },
+        );
+      });
+    try {
+      await exchange(handshakeCommands(authed, protocol));
+      conn.resp2Shapes = protocol === 3 && options.replies === "compat";
+    } catch (err) {
+      if (err !== HELLO_UNKNOWN) throw err;
+      // Redis < 6: the same socket, the RESP2 handshake (what HELLO carried, step by step).
+      await exchange(handshakeCommands(authed, 2));
+      onFallback?.();
+    }
     if (verify !== undefined) {
       if (isAborted(signal)) throw new ClientClosedError(); // between the two steps
       // A check after the handshake (ROLE, READONLY), raced against socket

@@ -4,10 +4,11 @@
 // transport keeps many requests in flight, a pooled connection one at a time.
 import type { Socket } from "node:net";
 import { ProtocolError, type ReplyError } from "../errors.js";
-import { Decoder, type IntegerMode, type Reply } from "../protocol/decode.js";
+import { Decoder, type IntegerMode, type Reply, type ReplyMode } from "../protocol/decode.js";
 import type { Encoded } from "../protocol/encode.js";
 import { RequestState, type Request } from "../request.js";
 import { Deque } from "./deque.js";
+import { execToResp2Shape, toResp2Shape } from "../protocol/resp2-shape.js";
 
 export interface RespSocketEvents {
   /** Called exactly once, with every request that was written and not yet answered. */
@@ -43,6 +44,11 @@ export class RespSocket {
    * executed and not re-sent.
    */
   private dying = false;
+  /**
+   * Set by the handshake once HELLO 3 succeeded with replies "compat": the
+   * replies whose structure differs between the protocols are reshaped.
+   */
+  resp2Shapes = false;
   /** True after a write returned false, until 'drain'. */
   needsDrain = false;
   /** Parse mode for pushes, once an owner asked for one (setPushReturnBuffers). */
@@ -53,6 +59,7 @@ export class RespSocket {
     maxReplyBytes: number,
     private readonly events: RespSocketEvents,
     integers: IntegerMode = "number",
+    replies: ReplyMode = "compat",
   ) {
     this.decoder = new Decoder(
       {
@@ -68,6 +75,7 @@ export class RespSocket {
       },
       maxReplyBytes,
       integers,
+      { replies },
     );
     socket.on("data", (chunk: Buffer) => this.decoder.write(chunk));
     socket.on("error", (err: Error) => {
@@ -219,6 +227,22 @@ export class RespSocket {
     return ok;
   }
 
+  /**
+   * The few replies whose RESP3 structure differs from RESP2's, put back in
+   * RESP2's shape (src/protocol/resp2-shape.ts); EXEC's results by the
+   * commands its group queued.
+   */
+  private inResp2Shape(req: Request, reply: Reply): Reply {
+    const shape = req.sem.resp3;
+    if (shape !== undefined) return toResp2Shape(shape, req.args, reply);
+    const group = req.group?.requests;
+    if (group !== undefined && req === group[group.length - 1] && req.name === "EXEC") {
+      const multi = group.findIndex((r) => r.name === "MULTI");
+      return execToResp2Shape(group.slice(multi + 1, -1), reply);
+    }
+    return reply;
+  }
+
   private settleHead(reply: Reply, error: ReplyError | undefined): void {
     const req = this.inflight.shift();
     if (req === undefined) {
@@ -230,8 +254,9 @@ export class RespSocket {
     // The next reply parsed belongs to the new head: give the parser its wish now.
     if (next !== undefined) this.decoder.setReturnBuffers(next.returnBuffers);
     else if (this.pushReturnBuffers !== undefined) this.decoder.setReturnBuffers(this.pushReturnBuffers);
-    if (error === undefined) req.resolve(reply);
-    else req.replyError(error);
+    if (error !== undefined) req.replyError(error);
+    else if (!this.resp2Shapes) req.resolve(reply);
+    else req.resolve(this.inResp2Shape(req, reply));
     if (next === undefined) this.events.onIdle?.();
   }
 

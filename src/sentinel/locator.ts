@@ -45,11 +45,17 @@ export function sentinelConnectionOptions(base: ResolvedOptions, sentinel: Resol
 /** One command to one sentinel on a fresh connection; the whole of it bounded by timeoutMs. */
 async function ask(options: ResolvedOptions, command: Command, timeoutMs: number): Promise<Reply> {
   const deadline = Date.now() + timeoutMs;
-  const conn = await openConnection(options, {
-    onClose: (error, unanswered) => {
-      for (const r of unanswered) r.failConnection(error);
+  const conn = await openConnection(
+    options,
+    {
+      onClose: (error, unanswered) => {
+        for (const r of unanswered) r.failConnection(error);
+      },
     },
-  });
+    undefined,
+    undefined,
+    options.protocol,
+  );
   try {
     const req = new Request(command, undefined, Math.max(1, deadline - Date.now()));
     conn.write(req);

@@ -67,7 +67,8 @@ export class SentinelWatcher {
           }
           this.lostWhy = undefined; // a new attempt: a failure now is this dial's
           const node = this.next();
-          return openConnection(this.locator.connectionOptions(node), events, signal);
+          const nodeOptions = this.locator.connectionOptions(node);
+          return openConnection(nodeOptions, events, signal, undefined, nodeOptions.protocol);
         },
       },
       {
