@@ -40,8 +40,8 @@ function nextConnectionDoes(bad: Behaviour): void {
   plan = (index) => (index === base ? bad : good);
 }
 
-// Bytes that cannot start a RESP2 reply.
-const TYPE_BYTES = new Set([...Buffer.from("+-:$*")]);
+// Bytes that cannot start a reply: RESP2's types and RESP3's (the decoder accepts both on every connection).
+const TYPE_BYTES = new Set([...Buffer.from("+-:$*_,#!=(%~|>")]);
 const notAType = fc.integer({ min: 0, max: 255 }).filter((b) => !TYPE_BYTES.has(b));
 const garbage = fc.tuple(notAType, fc.uint8Array({ maxLength: 200 })).map(([first, rest]) => Buffer.concat([Buffer.from([first]), rest]));
 

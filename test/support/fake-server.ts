@@ -42,6 +42,12 @@ export interface Behaviour {
    * misbehaviour on the command under test.
    */
   handlesPing?: boolean;
+  /**
+   * The fake is a RESP2 server older than HELLO (Redis < 6): it refuses HELLO
+   * as an unknown command, so a client asking for RESP3 falls back to RESP2,
+   * unless this is true (the behaviour answers HELLO itself).
+   */
+  handlesHello?: boolean;
 }
 
 export interface FakeServer {
@@ -78,6 +84,10 @@ export async function startFakeServer(behaviour: Behaviour | ((index: number) =>
       if (conn.isClosed) return;
       if (b.handlesPing !== true && (args[0] ?? "").toUpperCase() === "PING") {
         conn.write(args.length > 1 ? bulk(args[1] as string) : "+PONG\r\n");
+        return;
+      }
+      if (b.handlesHello !== true && (args[0] ?? "").toUpperCase() === "HELLO") {
+        conn.write("-ERR unknown command 'HELLO', with args beginning with: \r\n");
         return;
       }
       b.onCommand?.(conn, args);
