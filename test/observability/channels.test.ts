@@ -96,9 +96,9 @@ describe.each(["pipelined", "pooled"] as const)("%s transport", (transport) => {
       await c.command(["SET", key, "x"]);
       await c.command(["HGET", key, "f"]).catch(() => undefined); // WRONGTYPE
       expect(seen.map((ctx) => [ctx.transport, ctx.protocol, typeof ctx.clientId, ctx.maybeExecuted, ctx.retried])).toEqual([
-        [transport, 2, "string", undefined, false],
-        [transport, 2, "string", undefined, false],
-        [transport, 2, "string", true, false],
+        [transport, 3, "string", undefined, false],
+        [transport, 3, "string", undefined, false],
+        [transport, 3, "string", true, false],
       ]);
     } finally {
       dc.tracingChannel("respite:command").unsubscribe(handlers);

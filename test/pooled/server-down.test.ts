@@ -172,7 +172,10 @@ async function dropsOnCommand(): Promise<{ port: number; dials: number[]; close(
     dials.push(Date.now());
     s.on("error", () => undefined);
     s.on("data", (chunk: Buffer) => {
-      if (chunk.toString("latin1").includes("PING") && !chunk.toString("latin1").includes("GET")) s.write("+PONG\r\n");
+      const text = chunk.toString("latin1");
+      // A RESP2-only listener: HELLO is unknown (the client falls back), PING answered, any other command drops it.
+      if (text.includes("HELLO")) s.write("-ERR unknown command 'HELLO'\r\n");
+      else if (text.includes("PING") && !text.includes("GET")) s.write("+PONG\r\n");
       else s.destroy();
     });
   });

@@ -31,6 +31,9 @@ async function dropsOnSubscribe(confirmFirst = false): Promise<{ port: number; a
       if (text.includes("SUBSCRIBE")) {
         if (confirmFirst) s.write("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n");
         s.destroy();
+      } else if (text.includes("HELLO")) {
+        // A RESP2-only listener: the client falls back from HELLO 3 and sends its RESP2 handshake.
+        s.write("-ERR unknown command 'HELLO'\r\n");
       } else if (text.includes("PING")) {
         s.write("+PONG\r\n");
       }
