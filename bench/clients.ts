@@ -14,6 +14,7 @@ import type { RawCommand } from "./workloads.js";
 
 export const CLIENT_NAMES = [
   "respite-pipelined",
+  "respite-resp2",
   "respite-traced",
   "respite-pooled",
   "ioredis",
@@ -36,6 +37,7 @@ export const CLUSTER_CLIENT_NAMES: readonly ClientName[] = ["respite-pipelined",
 
 export const CLIENT_LABELS: Record<ClientName, string> = {
   "respite-pipelined": "respite pipelined",
+  "respite-resp2": "respite pipelined, RESP2",
   "respite-traced": "respite pipelined, traced",
   "respite-pooled": "respite pooled (8)",
   ioredis: "ioredis",
@@ -93,13 +95,26 @@ export async function unavailableReason(name: ClientName): Promise<string | unde
   }
 }
 
+/** The RESP version respite's clients speak (--protocol), RESP3 unless told. */
+let respiteProtocol: 2 | 3 = 3;
+
+export function setRespiteProtocol(protocol: 2 | 3): void {
+  respiteProtocol = protocol;
+}
+
 /** Create and connect one client; throws if it cannot connect. */
 export async function openClient(name: ClientName, target: Target): Promise<BenchClient> {
   switch (name) {
+    case "respite-resp2": {
+      const client = createRespite({ url: target.url, protocol: 2, connectTimeoutMs: LONG_MS, maxPending: MAX_INFLIGHT });
+      client.on("error", () => undefined);
+      await client.connect();
+      return { name, send: (cmd) => client.command(cmd), close: () => client.close() };
+    }
     case "respite-traced": {
       // The pipelined client with a respite:command subscriber attached, doing
       // what an APM agent does at the least: time every command.
-      const client = createRespite({ url: target.url, connectTimeoutMs: LONG_MS, maxPending: MAX_INFLIGHT });
+      const client = createRespite({ url: target.url, protocol: respiteProtocol, connectTimeoutMs: LONG_MS, maxPending: MAX_INFLIGHT });
       client.on("error", () => undefined);
       await client.connect();
       const channel = diagnostics.tracingChannel<object>("respite:command");
@@ -128,6 +143,7 @@ export async function openClient(name: ClientName, target: Target): Promise<Benc
       const client = createRespite({
         url: target.url,
         transport: name === "respite-pooled" ? "pooled" : "pipelined",
+        protocol: respiteProtocol,
         connectTimeoutMs: LONG_MS,
         pool: { min: name === "respite-pooled" ? POOL_SIZE : 0, max: POOL_SIZE, acquireTimeoutMs: LONG_MS },
         maxPending: MAX_INFLIGHT,

@@ -88,6 +88,7 @@ export async function openClusterClient(name: ClientName, target: ClusterTarget)
     case "node-redis-pool":
       throw new Error("node-redis has no pool for its cluster client");
     case "respite-traced":
-      throw new Error("respite-traced is a single-node variant (bench --clients=respite-traced without --cluster)");
+    case "respite-resp2":
+      throw new Error(`${name} is a single-node variant (bench --clients=${name} without --cluster)`);
   }
 }

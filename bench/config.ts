@@ -28,6 +28,12 @@ export interface BenchConfig {
   outDir: string;
   /** Do not pin with taskset even when it exists. */
   noPin: boolean;
+  /**
+   * --protocol=2|3: the RESP version every respite client speaks. Without it,
+   * respite's clients speak RESP3 (their default) and respite-resp2 (the
+   * pipelined client on RESP2) runs beside them.
+   */
+  protocol: 2 | 3 | undefined;
 }
 
 export const FULL_CONCURRENCY = [1, 16, 128, 1024];
@@ -106,6 +112,7 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
     budgetMs: 480_000,
     outDir,
     noPin: false,
+    protocol: undefined,
   };
   let concurrencyGiven = false;
   let clientsGiven = false;
@@ -123,6 +130,10 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
         break;
       case "--no-pin":
         cfg.noPin = true;
+        break;
+      case "--protocol":
+        if (value !== "2" && value !== "3") throw new Error(`--protocol must be 2 or 3, got "${value}"`);
+        cfg.protocol = value === "2" ? 2 : 3;
         break;
       case "--clients":
         cfg.clients = list("clients", value, CLIENT_NAMES);
@@ -158,6 +169,8 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchConfig 
     if (!workloadsGiven) cfg.workloads = [...CLUSTER_WORKLOADS];
     if (!concurrencyGiven) cfg.concurrency = CLUSTER_CONCURRENCY;
   }
+  // One protocol asked for: the RESP2 variant would only repeat the pipelined client.
+  if (cfg.protocol !== undefined && !clientsGiven) cfg.clients = cfg.clients.filter((c) => c !== "respite-resp2");
   if (cfg.quick) {
     if (!concurrencyGiven && !cfg.cluster) cfg.concurrency = QUICK_CONCURRENCY;
     if (cfg.opsOverride === undefined) cfg.budgetMs = 30_000;

@@ -10,9 +10,10 @@
 //                                      at the end; flushes nothing)
 //   npm run bench -- --cluster         on a local Redis Cluster: GET and SET at C in {128,1024}, each
 //                                      library's cluster client (--cluster --quick: under a minute)
-//   flags: --quick --cluster --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --no-pin --help
-//   clients:   respite-pipelined respite-traced respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
-//              (respite-traced: pipelined with a respite:command subscriber attached during its own steps)
+//   flags: --quick --cluster --clients=a,b --workloads=a,b --concurrency=1,16 --ops=N --protocol=2|3 --no-pin --help
+//   clients:   respite-pipelined respite-resp2 respite-traced respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
+//              (respite-resp2: pipelined on RESP2, in the run unless --protocol is given; respite-traced:
+//              pipelined with a respite:command subscriber attached during its own steps)
 //   workloads: get set (16-byte values) mget10 get100k mix (90% GET / 10% SET EX)
 //
 // What it does
@@ -58,7 +59,7 @@ import { fileURLToPath } from "node:url";
 import { readFileSync, writeFileSync } from "node:fs";
 import { adminBatch, adminCommand } from "./admin.js";
 import { renderChart } from "./chart.js";
-import { clientLabel, openClient, unavailableReason, type BenchClient, type ClientName, type Mode } from "./clients.js";
+import { clientLabel, openClient, setRespiteProtocol, unavailableReason, type BenchClient, type ClientName, type Mode } from "./clients.js";
 import { openClusterClient } from "./cluster-clients.js";
 import { clusterBatch, killClusterSync, startBenchCluster, stopBenchCluster } from "./cluster.js";
 import { HelpRequested, measuredOps, parseArgs, stepCapMs, warmupOps, type BenchConfig } from "./config.js";
@@ -233,6 +234,7 @@ async function main(): Promise<void> {
   let cfg: BenchConfig;
   try {
     cfg = parseArgs(process.argv.slice(2), join(here, "results"));
+    if (cfg.protocol !== undefined) setRespiteProtocol(cfg.protocol);
   } catch (err) {
     if (err instanceof HelpRequested) {
       const src = readFileSync(fileURLToPath(import.meta.url), "utf8");
