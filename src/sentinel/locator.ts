@@ -35,6 +35,7 @@ export function sentinelConnectionOptions(base: ResolvedOptions, sentinel: Resol
     db: 0,
     username: sentinel.username,
     password: sentinel.password,
+    credentials: sentinel.credentials,
     clientName: undefined,
     tls: sentinel.tls,
     connectTimeoutMs: sentinel.timeoutMs,

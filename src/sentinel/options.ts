@@ -3,6 +3,7 @@
 // password and tls apply to the data nodes only.
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { hidePassword } from "../hide-password.js";
+import type { CredentialsProvider } from "../options.js";
 import { checkKeys, type KeySet } from "../option-keys.js";
 
 export interface SentinelOptions {
@@ -17,6 +18,8 @@ export interface SentinelOptions {
   username?: string;
   /** Password for the sentinels (not the data nodes). Default none. */
   password?: string;
+  /** Rotating credentials for the sentinels (asked before every sentinel connection), in place of username/password. */
+  credentials?: CredentialsProvider;
   /** TLS to the sentinels: true or node:tls options. Default off (a rediss:// node turns it on). */
   tls?: boolean | TlsOptions;
   /** Bound on one sentinel query (dial, AUTH, reply), in ms. Default 2000. */
@@ -33,6 +36,7 @@ export interface ResolvedSentinelOptions {
   name: string;
   username: string | undefined;
   password: string | undefined;
+  credentials: CredentialsProvider | undefined;
   tls: TlsOptions | undefined;
   timeoutMs: number;
 }
@@ -62,7 +66,7 @@ function parseNode(node: unknown, index: number): { address: SentinelAddress; tl
   return { address: { host: u.hostname.replace(/^\[(.*)\]$/, "$1"), port }, tls: u.protocol === "rediss:" };
 }
 
-const SENTINEL_KEYS: KeySet<SentinelOptions> = { nodes: true, name: true, username: true, password: true, tls: true, timeoutMs: true };
+const SENTINEL_KEYS: KeySet<SentinelOptions> = { nodes: true, name: true, username: true, password: true, credentials: true, tls: true, timeoutMs: true };
 
 export function resolveSentinelOptions(input: SentinelOptions, where = "createClient(options)"): ResolvedSentinelOptions {
   if (typeof input !== "object" || input === null) throw new TypeError("Option sentinel must be an object { nodes, name }");
@@ -82,6 +86,7 @@ export function resolveSentinelOptions(input: SentinelOptions, where = "createCl
     name: input.name,
     username: input.username,
     password: input.password,
+    credentials: input.credentials,
     tls: tlsOpt === false ? undefined : tlsOpt === true ? {} : tlsOpt,
     timeoutMs,
   });

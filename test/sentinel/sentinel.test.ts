@@ -186,6 +186,19 @@ describe.each(transports)("sentinel, %s transport", (transport) => {
     expect(c.status).toBe("closed");
   });
 
+  it("takes rotating credentials for the sentinels and for the data nodes, each asked on its own dials", async () => {
+    let sentinelAsks = 0;
+    let dataAsks = 0;
+    const c = client(
+      transport,
+      { password: undefined, credentials: () => (dataAsks++, { password: DATA_PASSWORD }) },
+      { password: undefined, credentials: () => (sentinelAsks++, { password: SENTINEL_PASSWORD }) },
+    );
+    expect(await c.command(["PING"])).toBe("PONG");
+    expect(sentinelAsks).toBeGreaterThanOrEqual(1);
+    expect(dataAsks).toBeGreaterThanOrEqual(1);
+  });
+
   it("keeps sentinel credentials apart and never shows a password", async () => {
     const c = client(transport, {}, { password: "wrong-sentinel-pw" });
     const seen = watch(c);
