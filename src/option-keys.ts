@@ -109,3 +109,17 @@ const CONNECT_OPTION_KEYS: KeySet<{ timeoutMs?: number }> = { timeoutMs: true };
 export function checkConnectOptions(options: { timeoutMs?: number } | undefined): void {
   if (options !== undefined) checkKeys("connect(options)", options, CONNECT_OPTION_KEYS);
 }
+
+/**
+ * close({ timeoutMs }) or connect({ timeoutMs }), checked: the bound in ms
+ * (0: none). Throws a TypeError for an unknown option or a bad number.
+ */
+export function timeoutOption(call: "close" | "connect", options: { timeoutMs?: number } | undefined): number {
+  if (call === "close") checkCloseOptions(options);
+  else checkConnectOptions(options);
+  const timeoutMs = options?.timeoutMs ?? 0;
+  if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new TypeError(`${call}({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`);
+  }
+  return Number.isFinite(timeoutMs) ? timeoutMs : 0;
+}

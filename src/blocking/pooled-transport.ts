@@ -59,6 +59,8 @@ export class PooledTransport implements Transport {
   private lastError: RedisError | undefined;
   /** A socket opened since the last failed dial: status "ready", connect() resolved. */
   private up = false;
+  /** Commands accepted and not yet settled (waiting, in flight), as maxPending counts them. */
+  private unsettled = 0;
   /** A socket was open once: without one now, the client is reconnecting, not connecting. */
   private everUp = false;
   private readonly readyWaiters: { resolve(): void; reject(e: RedisError): void }[] = [];
@@ -156,8 +158,17 @@ export class PooledTransport implements Transport {
       req.fail(refusal);
       return;
     }
+    this.accepted(1, req.promise);
     this.waiters.add(req);
     this.line.pump();
+  }
+
+  private accepted(n: number, settled: Promise<unknown>): void {
+    this.unsettled += n;
+    const done = (): void => {
+      this.unsettled -= n;
+    };
+    settled.then(done, done);
   }
 
   sendGroup(group: RequestGroup): void {
@@ -166,6 +177,7 @@ export class PooledTransport implements Transport {
       group.failAll(() => refusal);
       return;
     }
+    this.accepted(group.requests.length, group.settled);
     // The whole group on one lent socket; it goes back once every member has
     // settled, reused only if the group left it as it found it.
     this.waiters.add({
@@ -213,7 +225,9 @@ export class PooledTransport implements Transport {
   }
 
   destroy(): void {
-    if (this.state.kind === "closed") return;
+    // Also after the transport closed itself (attempts exhausted, a fatal
+    // error): sockets still out on loan are ended here, or their commands
+    // and generic-pool's drain would wait for them.
     this.enterClosed(undefined);
     for (const ps of this.sockets.snapshot()) {
       if (ps.role.kind !== "job" && ps.role.kind !== "lent") continue;
@@ -263,7 +277,7 @@ export class PooledTransport implements Transport {
     }
     // The same bound as the pipelined transport's: accepted and not yet settled, waiting or in flight.
     const { maxPending } = this.options;
-    if (this.waiters.live + this.sockets.busyCount() + count > maxPending) return new QueueFullError("pending", maxPending);
+    if (this.unsettled + count > maxPending) return new QueueFullError("pending", maxPending);
     return undefined;
   }
 

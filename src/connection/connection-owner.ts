@@ -213,12 +213,7 @@ export class ConnectionOwner {
       }
       const error = err instanceof RedisError ? err : new ConnectionError("Connection failed", "connect-failed", false, { cause: err });
       if (isFatalConnectError(error)) this.enterClosed(error);
-      else {
-        this.enterBackoff(attempt + 1, error, () => {
-          this.events.error?.(error);
-          this.events.attemptFailed?.(error, attempt + 1);
-        });
-      }
+      else this.enterBackoff(attempt + 1, error, [() => this.events.error?.(error), () => this.events.attemptFailed?.(error, attempt + 1)]);
       return;
     }
     const now = this.st as OwnerState;
@@ -255,79 +250,60 @@ export class ConnectionOwner {
     if (st.kind === "ready") st.health?.stop();
     const protocol = error instanceof ProtocolError;
     const reason: DisconnectReason = st.kind === "closing" ? "closing" : protocol ? "protocol-error" : "socket-closed";
-    const told = (): void => {
-      this.events.disconnect?.({ reason, error });
-      if (protocol) this.events.error?.(error);
-    };
+    // Each told on its own: a listener that closes the owner stops the rest of the story.
+    const disconnected = [() => this.events.disconnect?.({ reason, error }), protocol ? () => this.events.error?.(error) : undefined];
     if (st.kind === "closing") {
       for (const r of unanswered) r.failConnection(error);
-      this.enterClosed(undefined, told);
+      this.enterClosed(undefined, disconnected);
       return;
     }
     if (st.kind !== "ready") return;
+    // Runs first, before any listener: the requests of the dead socket are settled or re-queued whatever happens next.
+    const settle = (): void => this.hooks.lost?.(conn, error, unanswered);
     const cause = error instanceof RedisError ? error : new ConnectionError("Connection lost", "socket-closed", false, { cause: error });
     if (this.policy.reconnect === false) {
       const closing = new ConnectionError("Connection lost and reconnect is disabled", "socket-closed", false, { cause: error });
-      this.enterClosed(closing, () => {
-        this.hooks.lost?.(conn, error, unanswered);
-        told();
-      });
+      this.enterClosed(closing, [settle, ...disconnected]);
       return;
     }
     if (this.hooks.wanted?.() === false) {
       const idle: OwnerState = { kind: "idle" };
       this.st = idle;
-      this.hooks.lost?.(conn, error, unanswered);
-      this.announce(idle, [told]);
+      settle();
+      this.announce(idle, disconnected);
       return;
     }
     const stable = st.provenAt !== undefined && this.timers.now() - st.provenAt >= (this.policy.stableMs ?? STABLE_CONNECTION_MS);
-    const first = (): void => {
-      this.hooks.lost?.(conn, error, unanswered);
-      told();
-    };
     // A connection that served a while (or whose server changed) earns an
-    // immediate redial; one that died young continues the backoff.
-    if (stable || changed) {
-      this.redialNow(cause, first);
-    } else {
-      this.enterBackoff(st.attempt + 1, cause, () => {
-        first();
-        this.events.attemptFailed?.(cause, st.attempt + 1);
-      });
-    }
+    // immediate redial (attempt 1, no delay); one that died young continues
+    // the backoff where its dial left it.
+    if (stable || changed) this.enterBackoff(1, cause, [settle, ...disconnected], 0);
+    else this.enterBackoff(st.attempt + 1, cause, [settle, ...disconnected, () => this.events.attemptFailed?.(cause, st.attempt + 1)]);
   }
 
-  /** Wait the backoff delay, then dial. `first` runs after the state is committed, before 'reconnecting'. */
-  private enterBackoff(attempt: number, cause: RedisError, first: () => void): void {
+  /**
+   * Wait the backoff delay (the policy's, or `delayMs`), then dial. The
+   * backoff state is committed before anyone hears of the failure; `told`
+   * and 'reconnecting' are emitted in order while it stands; only then is the
+   * dial made (no delay) or its timer armed. So a listener that closes the
+   * owner cancels the dial instead of meeting one under way, and the delay
+   * told is waited in full after it.
+   */
+  private enterBackoff(attempt: number, cause: RedisError, told: readonly ((() => void) | undefined)[], delayMs = Math.max(0, this.delayFor(attempt))): void {
     const exhausted = reconnectExhausted(this.policy.reconnect, attempt, cause, this.policy.what);
     if (exhausted !== undefined) {
-      this.enterClosed(exhausted, first);
+      this.enterClosed(exhausted, told);
       return;
     }
-    // The backoff state is committed before anyone hears of the failure, and
-    // its timer armed once they all have (even for a delay of 0): a listener
-    // that closes the owner cancels the dial instead of meeting one under
-    // way, and the delay told in 'reconnecting' is waited in full after it.
-    const delayMs = Math.max(0, this.delayFor(attempt));
     const st: { kind: "backoff"; attempt: number; timer: unknown } = { kind: "backoff", attempt, timer: undefined };
     this.st = st;
-    this.announce(st, [first, () => this.events.reconnecting?.({ attempt, delayMs })]);
-    if (this.st === st) st.timer = this.timers.setTimeout(() => void this.dial(attempt), delayMs, this.policy.unref === true);
+    this.announce(st, [...told, () => this.events.reconnecting?.({ attempt, delayMs })]);
+    if (this.st !== st) return;
+    if (delayMs === 0) void this.dial(attempt);
+    else st.timer = this.timers.setTimeout(() => void this.dial(attempt), delayMs, this.policy.unref === true);
   }
 
-  /** A proven connection was lost: dial again at once (attempt 1, no delay). */
-  private redialNow(cause: RedisError, first: () => void): void {
-    const exhausted = reconnectExhausted(this.policy.reconnect, 1, cause, this.policy.what);
-    if (exhausted !== undefined) {
-      this.enterClosed(exhausted, first);
-      return;
-    }
-    void this.dial(1);
-    this.announce(this.st, [first, () => this.events.reconnecting?.({ attempt: 1, delayMs: 0 })]);
-  }
-
-  private enterClosed(error: RedisError | undefined, first?: () => void): void {
+  private enterClosed(error: RedisError | undefined, effects: readonly ((() => void) | undefined)[] = []): void {
     const st = this.st;
     if (st.kind === "closed") return;
     if (st.kind === "backoff" && st.timer !== undefined) this.timers.clearTimeout(st.timer);
@@ -335,7 +311,7 @@ export class ConnectionOwner {
     if (st.kind === "connecting") st.abort.abort(); // a dial under way must not keep the process alive
     this.st = { kind: "closed", error };
     // The owner is closed whatever a listener does: every effect of the transition runs.
-    first?.();
+    for (const effect of effects) effect?.();
     this.hooks.closed?.(error);
     if (error !== undefined) this.events.error?.(error);
     this.events.close?.();

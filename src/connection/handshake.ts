@@ -177,7 +177,8 @@ export async function openConnection(
   }, options.integers, options.replies);
   const authed = creds === undefined ? options : { ...options, username: creds.username, password: creds.password };
   const verify = route?.verify;
-  const remaining = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
+  // What is left of connectTimeoutMs for the next step: one budget for the dial and every handshake step (a RESP2 fallback included).
+  const remaining = (): number => (options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0);
   // An abort fails whichever step is waiting; the catch below destroys the socket.
   const onAbort = (): void => lost?.(new ClientClosedError());
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -186,7 +187,8 @@ export async function openConnection(
     const exchange = (cmds: Command[]): Promise<void> =>
       new Promise<void>((resolve, reject) => {
         lost = reject;
-        const reqs = cmds.map((c) => new Request(c, undefined, remaining));
+        const left = remaining();
+        const reqs = cmds.map((c) => new Request(c, undefined, left));
         for (const r of reqs) conn.write(r);
         Promise.all(reqs.map((r, i) => r.promise.catch((err: unknown) => Promise.reject({ i, err })))).then(
           () => resolve(),
@@ -220,8 +222,7 @@ export async function openConnection(
       await new Promise<void>((resolve, reject) => {
         lost = reject;
         const exec = (command: Command): Promise<Reply> => {
-          const left = options.connectTimeoutMs > 0 ? Math.max(1, options.connectTimeoutMs - (Date.now() - started)) : 0;
-          const req = new Request(command, undefined, left);
+          const req = new Request(command, undefined, remaining());
           conn.write(req);
           return req.promise;
         };

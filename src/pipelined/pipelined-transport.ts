@@ -42,7 +42,9 @@ export class PipelinedTransport implements Transport {
             this.endWhenSettled();
           },
         },
-        ready: () => {
+        ready: (conn) => {
+          // The handshake was answered: the connection serves from now on (its stability clock starts).
+          this.owner.proven(conn);
           for (const w of this.readyWaiters.splice(0)) w.resolve();
           const queued = this.queue.length;
           this.flush();
@@ -154,6 +156,10 @@ export class PipelinedTransport implements Transport {
           group.failAll(() => new QueueFullError("offline", limit));
           return;
         }
+        if (this.queue.length + reqs.length > this.options.maxPending) {
+          group.failAll(() => new QueueFullError("pending", this.options.maxPending));
+          return;
+        }
       }
     }
     for (const r of reqs) this.queue.push(r);
@@ -216,6 +222,8 @@ export class PipelinedTransport implements Transport {
       req.fail(new ConnectionError(`Not connected; ${req.name} was not sent (offline queue disabled)`, "offline", false));
     } else if (!this.offlineRoom(1)) {
       req.fail(new QueueFullError("offline", limit));
+    } else if (this.queue.length >= this.options.maxPending) {
+      req.fail(new QueueFullError("pending", this.options.maxPending));
     } else {
       this.queue.push(req);
       if (this.events.observed?.() === true) this.events.offlineQueue?.({ depth: this.queue.length });

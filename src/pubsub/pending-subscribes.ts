@@ -26,14 +26,15 @@ export class PendingSubscribes {
    * never) it stops waiting, calls `onTimeout`, and rejects with a
    * TimeoutError for `command`.
    */
-  wait(kind: Kind, pending: Set<string>, command: string, timeoutMs: number, onTimeout: () => void): Promise<void> {
+  wait(kind: Kind, pending: Set<string>, command: string, timeoutMs: number, onTimeout: (error: TimeoutError) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { kind, pending, resolve, reject, timer: undefined };
       if (timeoutMs > 0) {
         waiter.timer = setTimeout(() => {
+          const error = new TimeoutError(command, timeoutMs, true);
           this.drop(waiter);
-          onTimeout();
-          reject(new TimeoutError(command, timeoutMs, true));
+          onTimeout(error);
+          reject(error);
         }, timeoutMs);
       }
       this.waiters.add(waiter);

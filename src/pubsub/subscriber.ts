@@ -152,8 +152,9 @@ export class Subscriber {
     this.owner.connect();
     const pending = new Set(list.filter((n) => !this.active[kind].has(n)));
     if (pending.size === 0) return Promise.resolve();
-    // On timeout: a caller told "failed" must not keep receiving messages.
-    return this.pending.wait(kind, pending, SUBSCRIBE[kind], this.options.commandTimeoutMs, () => void this.unsubscribe(kind, list, listener));
+    // On timeout: a caller told "failed" must not keep receiving messages; another call
+    // waiting for the same registration (the same listener) did not get it either.
+    return this.pending.wait(kind, pending, SUBSCRIBE[kind], this.options.commandTimeoutMs, (timeout) => void this.remove(kind, list, listener, timeout));
   }
 
   /** Remove `listener` (or every listener) from `names` (or from everything); unsubscribe names left without listeners. */
@@ -164,8 +165,21 @@ export class Subscriber {
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.remove(kind, list, listener, undefined);
+  }
+
+  /**
+   * Names no longer wanted stop holding up the subscribe() calls waiting for
+   * them: asked for by the application (unsubscribe), those calls resolve, as
+   * their caller undid them itself; undone because another call timed out
+   * (`failed`), they fail with it, never resolving without a subscription.
+   */
+  private remove(kind: Kind, list: string[], listener: AnyListener | undefined, failed: RedisError | undefined): Promise<void> {
     const gone = this.wanted.remove(kind, list, listener);
-    for (const name of gone) this.pending.settled(kind, name);
+    for (const name of gone) {
+      if (failed === undefined) this.pending.settled(kind, name);
+      else this.pending.refused(kind, name, failed);
+    }
     const st = this.owner.state;
     if (st.kind !== "ready" || gone.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.send(st.conn, { kind, subscribe: false, names: gone, next: 0, done: () => resolve() }));

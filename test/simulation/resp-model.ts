@@ -63,6 +63,7 @@ export class CommandReader {
   }
 }
 
+/** RESP2 replies; the RESP3 forms the model needs are in resp3. */
 export const reply = {
   simple: (s: string): Buffer => Buffer.from(`+${s}\r\n`, "latin1"),
   error: (s: string): Buffer => Buffer.from(`-${s}\r\n`, "latin1"),
@@ -70,4 +71,11 @@ export const reply = {
   bulk: (s: string | null): Buffer => (s === null ? Buffer.from("$-1\r\n", "latin1") : Buffer.from(`$${Buffer.byteLength(s, "latin1")}\r\n${s}\r\n`, "latin1")),
   array: (items: readonly Buffer[] | null): Buffer =>
     items === null ? Buffer.from("*-1\r\n", "latin1") : Buffer.concat([Buffer.from(`*${items.length}\r\n`, "latin1"), ...items]),
+};
+
+/** What differs in RESP3 (after HELLO 3): null, push frames, maps. */
+export const resp3 = {
+  null: (): Buffer => Buffer.from("_\r\n", "latin1"),
+  push: (items: readonly Buffer[]): Buffer => Buffer.concat([Buffer.from(`>${items.length}\r\n`, "latin1"), ...items]),
+  map: (pairs: readonly [Buffer, Buffer][]): Buffer => Buffer.concat([Buffer.from(`%${pairs.length}\r\n`, "latin1"), ...pairs.flat()]),
 };

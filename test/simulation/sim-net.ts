@@ -21,6 +21,10 @@
 // delivered). `executed` counts each token's executions by the model, so
 // executed implies handed.
 //
+// Protocol: RESP2 until a connection says HELLO 3 (then nulls are "_", pub/sub
+// messages and confirmations are push frames ">", HELLO's reply a map); a
+// server with hello=false answers HELLO "unknown command" like Redis < 6.
+//
 // Faults (the server's behaviour, changed by the schedule at any time):
 // - dialMode: how new dials are answered: accept; refuse (ECONNREFUSED:
 //   dial() rejects with ConnectionError "connect-failed"); hang (no answer:
@@ -37,7 +41,7 @@
 // - stall(ms): client writes are held back (write() returns false) until
 //   ms from now, then delivered, and 'drain' is emitted.
 import { EventEmitter } from "node:events";
-import { CommandReader, reply, RespSyntaxError } from "./resp-model.js";
+import { CommandReader, reply, resp3, RespSyntaxError } from "./resp-model.js";
 import type { VirtualClock } from "./virtual-clock.js";
 
 export type DialMode = "accept" | "refuse" | "hang" | "accept-then-close";
@@ -77,12 +81,16 @@ export class SimNet {
   readonly store = new Map<string, string>();
   /** AUTH must give this password (undefined: AUTH is refused as Redis does without a password). */
   password: string | undefined;
+  /** The server knows HELLO (Redis >= 6: RESP3 on request); false: an older server ("unknown command"). */
+  hello = true;
   // ---- faults ----------------------------------------------------------------------------
   dialMode: DialMode = "accept";
   private frozenNow = false;
   replyDelayMs = 0;
   cutNext = false;
   stallUntil = 0;
+  /** Harness self-test only (a server bug): the next two replies of a connection swap places. */
+  swapNext = false;
   // ---- what happened ------------------------------------------------------------------
   readonly handed = new Set<string>();
   readonly executed = new Map<string, number>();
@@ -93,6 +101,8 @@ export class SimNet {
   readonly delivered: DeliveredMessage[] = [];
   /** SUBSCRIBEs the server confirmed. */
   readonly subscribeLog: { channel: string; at: number }[] = [];
+  /** A handshake's answer (a connection's first PONG or HELLO reply) reached the client whole. */
+  onPong: ((socket: SimSocket) => void) | undefined;
   /** Commands the model ran, for traces: "conn#3 ECHO T1X". */
   trace: ((line: string) => void) | undefined;
   private nextSocketId = 1;
@@ -198,6 +208,9 @@ export class SimSocket extends EventEmitter {
   private finHeld = false;
   private wantDrain = false;
   readonly createdAt: number;
+  /** As net.Socket's: bytes received and handed to write(). */
+  bytesRead = 0;
+  bytesWritten = 0;
 
   constructor(
     private readonly net: SimNet,
@@ -221,7 +234,8 @@ export class SimSocket extends EventEmitter {
   write(data: string | Uint8Array, ..._rest: unknown[]): boolean {
     const buf = typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data);
     for (const t of tokensIn(buf.toString("latin1"))) this.net.handed.add(t);
-    if (!this.writable) return false; // after end(), destroy() or the peer's FIN: Node drops the bytes
+    if (!this.writable) return false;
+    this.bytesWritten += buf.length; // after end(), destroy() or the peer's FIN: Node drops the bytes
     if (this.net.clock.now < this.net.stallUntil || this.held.length > 0) {
       this.held.push(buf);
       this.wantDrain = true;
@@ -274,6 +288,7 @@ export class SimSocket extends EventEmitter {
   /** Bytes from the server arrive. */
   receive(bytes: Buffer): boolean {
     if (this.destroyed || this.remoteEnded) return false;
+    this.bytesRead += bytes.length;
     this.emit("data", bytes);
     return true;
   }
@@ -338,6 +353,10 @@ export class ServerConn {
   private lastOut = 0;
   private multi: string[][] | undefined;
   private readonly channels = new Set<string>();
+  /** RESP2 until HELLO 3. */
+  proto: 2 | 3 = 2;
+  /** A PING or HELLO was answered (the handshake). */
+  private greeted = false;
 
   constructor(
     private readonly net: SimNet,
@@ -394,8 +413,47 @@ export class ServerConn {
   }
 
   pushMessage(channel: string, token: string): void {
-    const bytes = reply.array([reply.bulk("message"), reply.bulk(channel), reply.bulk(token)]);
+    const bytes = this.pushFrame([reply.bulk("message"), reply.bulk(channel), reply.bulk(token)]);
     this.send(bytes, () => this.net.delivered.push({ token, channel, at: this.net.clock.now, seq: this.net.stamp(), socket: this.socket }));
+  }
+
+  private nullable(s: string | null): Buffer {
+    return s !== null ? reply.bulk(s) : this.proto === 3 ? resp3.null() : reply.bulk(null);
+  }
+
+  private pushFrame(items: readonly Buffer[]): Buffer {
+    return this.proto === 3 ? resp3.push(items) : reply.array(items);
+  }
+
+  /** HELLO [protover [AUTH username password] [SETNAME name]]. */
+  private hello(args: string[]): Buffer {
+    if (!this.net.hello) return reply.error(`ERR unknown command '${args[0] ?? ""}', with args beginning with: ${args.slice(1).map((a) => `'${a}'`).join(" ")}`);
+    const proto = args[1] === undefined ? this.proto : Number(args[1]);
+    if (proto !== 2 && proto !== 3) return reply.error("NOPROTO unsupported protocol version");
+    for (let i = 2; i < args.length; i++) {
+      const opt = (args[i] ?? "").toUpperCase();
+      if (opt === "AUTH") {
+        const password = args[i + 2];
+        if (this.net.password === undefined || password !== this.net.password) return reply.error("WRONGPASS invalid username-password pair or user is disabled.");
+        i += 2;
+      } else if (opt === "SETNAME") {
+        i += 1;
+      } else {
+        return reply.error(`ERR Syntax error in HELLO option '${args[i] ?? ""}'`);
+      }
+    }
+    this.proto = proto;
+    const fields: [string, Buffer][] = [
+      ["server", reply.bulk("redis")],
+      ["version", reply.bulk("7.2.4")],
+      ["proto", reply.int(proto)],
+      ["id", reply.int(this.socket.id)],
+      ["mode", reply.bulk("standalone")],
+      ["role", reply.bulk("master")],
+      ["modules", reply.array([])],
+    ];
+    if (proto === 3) return resp3.map(fields.map(([k, v]) => [reply.bulk(k), v]));
+    return reply.array(fields.flatMap(([k, v]) => [reply.bulk(k), v]));
   }
 
   private forget(): void {
@@ -404,8 +462,22 @@ export class ServerConn {
     this.channels.clear();
   }
 
+  private swapped: Buffer | undefined;
+
   private send(bytes: Buffer, onDelivered?: () => void): void {
     if (this.closed) return;
+    if (this.net.swapNext) {
+      if (this.swapped === undefined) {
+        this.swapped = bytes;
+        return;
+      }
+      this.net.swapNext = false;
+      const first = this.swapped;
+      this.swapped = undefined;
+      this.deliver(bytes);
+      this.deliver(first);
+      return;
+    }
     if (this.net.cutNext) {
       this.net.cutNext = false;
       this.net.trace?.(`conn#${this.socket.id} reply cut after ${Math.floor(bytes.length / 2)} of ${bytes.length} bytes`);
@@ -430,7 +502,8 @@ export class ServerConn {
   private execute(args: string[]): void {
     const name = (args[0] ?? "").toUpperCase();
     this.net.trace?.(`conn#${this.socket.id} ${args.join(" ")}`);
-    if (this.channels.size > 0 && !["SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT", "RESET"].includes(name)) {
+    // RESP2 only: a RESP3 connection may run any command while subscribed.
+    if (this.proto === 2 && this.channels.size > 0 && !["SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT", "RESET"].includes(name)) {
       this.send(reply.error(`ERR Can't execute '${name.toLowerCase()}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`));
       return;
     }
@@ -447,16 +520,16 @@ export class ServerConn {
           if (set === undefined) this.net.subscribers.set(ch, (set = new Set()));
           set.add(this);
           this.net.subscribeLog.push({ channel: ch, at: this.net.clock.now });
-          this.send(reply.array([reply.bulk("subscribe"), reply.bulk(ch), reply.int(this.channels.size)]));
+          this.send(this.pushFrame([reply.bulk("subscribe"), reply.bulk(ch), reply.int(this.channels.size)]));
         }
         return;
       case "UNSUBSCRIBE": {
         const names = args.length > 1 ? args.slice(1) : [...this.channels];
-        if (names.length === 0) this.send(reply.array([reply.bulk("unsubscribe"), reply.bulk(null), reply.int(0)]));
+        if (names.length === 0) this.send(this.pushFrame([reply.bulk("unsubscribe"), this.nullable(null), reply.int(0)]));
         for (const ch of names) {
           this.channels.delete(ch);
           this.net.subscribers.get(ch)?.delete(this);
-          this.send(reply.array([reply.bulk("unsubscribe"), reply.bulk(ch), reply.int(this.channels.size)]));
+          this.send(this.pushFrame([reply.bulk("unsubscribe"), reply.bulk(ch), reply.int(this.channels.size)]));
         }
         return;
       }
@@ -490,6 +563,26 @@ export class ServerConn {
         this.send(reply.simple("OK"));
         this.close(false);
         return;
+      case "PING": {
+        // The connection's first answered PING or HELLO is its handshake (later PINGs: health checks).
+        const socket = this.socket;
+        const first = !this.greeted;
+        this.greeted = true;
+        this.send(this.run(args), first ? () => this.net.onPong?.(socket) : undefined);
+        return;
+      }
+      case "HELLO": {
+        // HELLO's answer proves the connection as PING's does (the RESP3 handshake).
+        const before = this.proto;
+        const r = this.hello(args);
+        const socket = this.socket;
+        const ok = r[0] !== 0x2d; // not "-ERR"
+        if (ok && before !== this.proto) this.net.trace?.(`conn#${socket.id} speaks RESP${this.proto}`);
+        const first = ok && !this.greeted;
+        if (ok) this.greeted = true;
+        this.send(r, first ? () => this.net.onPong?.(socket) : undefined);
+        return;
+      }
       default:
         this.send(this.run(args));
     }
@@ -502,14 +595,14 @@ export class ServerConn {
     const arity = (n: number): Buffer | undefined => (args.length === n ? undefined : reply.error(`ERR wrong number of arguments for '${name.toLowerCase()}' command`));
     switch (name) {
       case "PING":
-        if (this.channels.size > 0) return reply.array([reply.bulk("pong"), reply.bulk(args[1] ?? "")]);
+        if (this.channels.size > 0 && this.proto === 2) return reply.array([reply.bulk("pong"), reply.bulk(args[1] ?? "")]);
         return args.length > 1 ? reply.bulk(args[1] as string) : reply.simple("PONG");
       case "ECHO":
         this.net.noteExecuted(args);
         return arity(2) ?? reply.bulk(args[1] as string);
       case "GET":
         this.net.noteExecuted(args);
-        return arity(2) ?? reply.bulk(store.get(args[1] as string) ?? null);
+        return arity(2) ?? this.nullable(store.get(args[1] as string) ?? null);
       case "SET":
         this.net.noteExecuted(args);
         if (args.length < 3) return reply.error("ERR wrong number of arguments for 'set' command");

@@ -5,7 +5,11 @@
 // batches (plain and atomic), faults (refuse / hang / accept-then-close
 // dials, freeze, reply delay, a reply cut mid-way, connection kill, write
 // backpressure), time, close() / close({ timeoutMs }) and destroy() in any
-// state. harness.ts lists every invariant checked after every step.
+// state, under random client configurations (deadlines, backoff policy,
+// maxAttempts, maxPending, offline queue, pool size, health checks, RESP2 or
+// RESP3) against a server that does or does not know HELLO. harness.ts
+// lists every invariant checked after every step; harness-self-test.test.ts
+// shows that they catch what they claim to.
 //
 // Runs: 10,000 schedules in total by default (pipelined 4,000, pooled 3,500,
 // subscriber 2,500). FUZZ_RUNS scales them: the defaults correspond to
@@ -20,6 +24,8 @@
 //
 // (SIM_PROPERTY: pipelined | pooled | subscriber; the others are skipped).
 // SIM_TRACE=1 prints the whole trace of every run (use it with a replay).
+// SIM_ACTIONS=<n> allows schedules of up to n actions (default 30); a replay
+// must use the SIM_ACTIONS of the run that failed.
 // Everything a run does is deterministic: virtual time, Math.random seeded
 // from the config's randomSeed, no real I/O.
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -38,6 +44,9 @@ const SEED = process.env.SIM_SEED !== undefined && process.env.SIM_SEED !== "" ?
 const PATH = process.env.SIM_PATH !== undefined && process.env.SIM_PATH !== "" ? process.env.SIM_PATH : undefined;
 const ONLY = process.env.SIM_PROPERTY;
 const VERBOSE = process.env.SIM_TRACE === "1";
+/** Longest schedule (default 30 actions; longer ones explore deeper, slower). */
+const MAX_ACTIONS = process.env.SIM_ACTIONS !== undefined && process.env.SIM_ACTIONS !== "" ? Number(process.env.SIM_ACTIONS) : 30;
+if (!Number.isInteger(MAX_ACTIONS) || MAX_ACTIONS < 5) throw new Error(`SIM_ACTIONS must be an integer >= 5, got ${JSON.stringify(process.env.SIM_ACTIONS)}`);
 
 if (SEED !== undefined && !Number.isInteger(SEED)) throw new Error(`SIM_SEED must be an integer, got ${JSON.stringify(process.env.SIM_SEED)}`);
 
@@ -73,7 +82,7 @@ afterAll(() => {
 describe("simulation: random schedules of faults, commands, close() and destroy()", () => {
   property("pipelined")("pipelined", { timeout: 120_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(configArb("pipelined"), fc.array(clientActions(), { minLength: 5, maxLength: 30, size: "medium" }), async (config, actions) => {
+      fc.asyncProperty(configArb("pipelined"), fc.array(clientActions(), { minLength: 5, maxLength: MAX_ACTIONS, size: "medium" }), async (config, actions) => {
         const r = await new ClientWorld(config, VERBOSE).run(actions);
         record("pipelined", actions.length, r);
       }),
@@ -83,7 +92,7 @@ describe("simulation: random schedules of faults, commands, close() and destroy(
 
   property("pooled")("pooled", { timeout: 120_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(configArb("pooled"), fc.array(clientActions(), { minLength: 5, maxLength: 30, size: "medium" }), async (config, actions) => {
+      fc.asyncProperty(configArb("pooled"), fc.array(clientActions(), { minLength: 5, maxLength: MAX_ACTIONS, size: "medium" }), async (config, actions) => {
         const r = await new ClientWorld(config, VERBOSE).run(actions);
         record("pooled", actions.length, r);
       }),
@@ -93,7 +102,7 @@ describe("simulation: random schedules of faults, commands, close() and destroy(
 
   property("subscriber")("subscriber", { timeout: 120_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(configArb("pipelined", { lazy: true }), fc.array(subscriberActions(), { minLength: 5, maxLength: 30, size: "medium" }), async (config, actions) => {
+      fc.asyncProperty(configArb("pipelined", { lazy: true }), fc.array(subscriberActions(), { minLength: 5, maxLength: MAX_ACTIONS, size: "medium" }), async (config, actions) => {
         const r = await new SubscriberWorld(config, VERBOSE).run(actions);
         record("subscriber", actions.length, r);
       }),
