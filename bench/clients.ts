@@ -11,6 +11,7 @@ import { createClient as createNodeRedis, createClientPool } from "redis";
 import diagnostics from "node:diagnostics_channel";
 import { createClient as createRespite } from "../src/index.js";
 import type { RawCommand } from "./workloads.js";
+import { openCachedClient } from "./cached.js";
 
 export const CLIENT_NAMES = [
   "respite-pipelined",
@@ -22,6 +23,10 @@ export const CLIENT_NAMES = [
   "node-redis",
   "node-redis-pool",
   "glide",
+  // Client-side caching (bench/cached.ts): they run the "cached" workload only.
+  "respite-cached",
+  "respite-pooled-cached",
+  "node-redis-cached",
 ] as const;
 export type ClientName = (typeof CLIENT_NAMES)[number];
 
@@ -45,6 +50,9 @@ export const CLIENT_LABELS: Record<ClientName, string> = {
   "node-redis": "node-redis",
   "node-redis-pool": "node-redis pool (8)",
   glide: "valkey-glide",
+  "respite-cached": "respite pipelined, cached",
+  "respite-pooled-cached": "respite pooled (8), cached",
+  "node-redis-cached": "node-redis, cached (RESP3)",
 };
 
 /** The same clients in cluster mode: each library's cluster client. */
@@ -64,6 +72,8 @@ export interface BenchClient {
   readonly name: ClientName;
   send(cmd: RawCommand): Promise<unknown>;
   close(): Promise<void>;
+  /** Client-side cache counters, for the clients that have one (the "cached" workload's hit ratio). */
+  cacheStats?(): { hits: number; misses: number } | undefined;
   /** Around each of its steps (warm-up and measurement): a traced client attaches its subscriber only then. */
   enter?(): void;
   leave?(): void;
@@ -104,6 +114,8 @@ export function setRespiteProtocol(protocol: 2 | 3): void {
 
 /** Create and connect one client; throws if it cannot connect. */
 export async function openClient(name: ClientName, target: Target): Promise<BenchClient> {
+  const cached = await openCachedClient(name, target, respiteProtocol, POOL_SIZE, LONG_MS, MAX_INFLIGHT);
+  if (cached !== undefined) return cached;
   switch (name) {
     case "respite-resp2": {
       const client = createRespite({ url: target.url, protocol: 2, connectTimeoutMs: LONG_MS, maxPending: MAX_INFLIGHT });
@@ -212,6 +224,8 @@ export async function openClient(name: ClientName, target: Target): Promise<Benc
         },
       };
     }
+    default:
+      throw new Error(`${name} has no single-node adapter`);
   }
 }
 

@@ -89,6 +89,9 @@ export async function openClusterClient(name: ClientName, target: ClusterTarget)
       throw new Error("node-redis has no pool for its cluster client");
     case "respite-traced":
     case "respite-resp2":
+    case "respite-cached":
+    case "respite-pooled-cached":
+    case "node-redis-cached":
       throw new Error(`${name} is a single-node variant (bench --clients=${name} without --cluster)`);
   }
 }

@@ -51,6 +51,7 @@ const FULL_OPS: Record<WorkloadName, [number, number]> = {
   mget10: [10_000, 30_000],
   get100k: [2_500, 5_000],
   mix: [15_000, 50_000],
+  cached: [15_000, 50_000],
 };
 const QUICK_OPS: Record<WorkloadName, [number, number]> = {
   get: [3_000, 15_000],
@@ -58,6 +59,7 @@ const QUICK_OPS: Record<WorkloadName, [number, number]> = {
   mget10: [2_000, 9_000],
   get100k: [600, 1_500],
   mix: [3_000, 15_000],
+  cached: [3_000, 15_000],
 };
 
 /**
@@ -71,6 +73,7 @@ const CLUSTER_QUICK_OPS: Record<WorkloadName, [number, number]> = {
   mget10: [2_000, 9_000],
   get100k: [600, 1_500],
   mix: [3_000, 30_000],
+  cached: [3_000, 30_000],
 };
 
 export function measuredOps(cfg: BenchConfig, workload: WorkloadName, concurrency: number): number {

@@ -31,6 +31,8 @@ export interface CellResult {
   cpuUsPerOp: number;
   /** The time cap cut the cell short. */
   capped: boolean;
+  /** Clients with a client-side cache: hits / (hits + misses) during the measurement. */
+  hitRatio?: number;
   /** opsPerSec / ioredis' opsPerSec in the same cell. */
   vsIoredis?: number;
   /** opsPerSec / the best anchor's opsPerSec in the same cell. */

@@ -14,7 +14,12 @@
 //   clients:   respite-pipelined respite-resp2 respite-traced respite-pooled ioredis ioredis-auto node-redis node-redis-pool glide
 //              (respite-resp2: pipelined on RESP2, in the run unless --protocol is given; respite-traced:
 //              pipelined with a respite:command subscriber attached during its own steps)
+//              respite-cached respite-pooled-cached node-redis-cached (client-side caching: the
+//              cached workload only; node-redis on RESP3 with its clientSideCache)
 //   workloads: get set (16-byte values) mget10 get100k mix (90% GET / 10% SET EX)
+//              cached (GET over a hot set, ~90% hits, 1% SETs by another client; bench/cached.ts)
+//   client-side caching: npm run bench -- --workloads=cached --concurrency=16,128
+//              --clients=respite-pipelined,respite-cached,respite-pooled-cached,node-redis,node-redis-cached
 //
 // What it does
 //   - Without REDIS_URL it starts redis-server from PATH on a free port (never
@@ -59,7 +64,7 @@ import { fileURLToPath } from "node:url";
 import { readFileSync, writeFileSync } from "node:fs";
 import { adminBatch, adminCommand } from "./admin.js";
 import { renderChart } from "./chart.js";
-import { clientLabel, openClient, setRespiteProtocol, unavailableReason, type BenchClient, type ClientName, type Mode } from "./clients.js";
+import { clientLabel, LONG_MS, openClient, setRespiteProtocol, unavailableReason, type BenchClient, type ClientName, type Mode } from "./clients.js";
 import { openClusterClient } from "./cluster-clients.js";
 import { clusterBatch, killClusterSync, startBenchCluster, stopBenchCluster } from "./cluster.js";
 import { HelpRequested, measuredOps, parseArgs, stepCapMs, warmupOps, type BenchConfig } from "./config.js";
@@ -72,6 +77,8 @@ import { acquireRedis, killServerSync, stopRedis } from "./server.js";
 import { summarize } from "./stats.js";
 import { probeKey, verifyClient } from "./verify.js";
 import { bigValue, buildWorkloads, cleanupCommands, preloadCommands, KEY_COUNT, type Workload } from "./workloads.js";
+import { CACHED_WORKLOAD, isCachedClient, openWriter, withWriter } from "./cached.js";
+import type { Client } from "../src/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const OPEN_TIMEOUT_MS = 15_000;
@@ -154,6 +161,8 @@ interface Harness {
   verify(client: BenchClient): Promise<void>;
   /** Delete what we wrote on a server that is not ours, and stop what we started. */
   finish(clients: readonly ClientName[]): Promise<void>;
+  /** The cached workload's writer (single node only). */
+  writer?(): Promise<Client>;
 }
 
 /** One redis-server: REDIS_URL's, or our own on a free port. */
@@ -169,6 +178,7 @@ async function singleHarness(redisCore: number | undefined, big: string): Promis
     notes: [],
     open: (name) => openClient(name, target),
     verify: (client) => verifyClient(client, big),
+    writer: () => openWriter(target, LONG_MS),
     finish: async (clients) => {
       if (target.pid === undefined) {
         // Not our server: delete the keys we wrote, and nothing else.
@@ -200,6 +210,14 @@ async function clusterHarness(redisCore: number | undefined, big: string): Promi
     verify: (client) => verifyClient(client, big, { mget: false }),
     finish: () => stopBenchCluster(),
   };
+}
+
+/** The measurement's hit ratio from a cache's counters before and after it. */
+function hitRatio(before: { hits: number; misses: number } | undefined, after: { hits: number; misses: number } | undefined): { hitRatio?: number } {
+  if (before === undefined || after === undefined) return {};
+  const hits = after.hits - before.hits;
+  const total = hits + after.misses - before.misses;
+  return total > 0 ? { hitRatio: hits / total } : {};
 }
 
 async function openAll(cfg: BenchConfig, harness: Harness): Promise<{ open: BenchClient[]; statuses: ClientStatus[] }> {
@@ -281,6 +299,7 @@ async function main(): Promise<void> {
   const maxOps = Math.max(...cellsPlan.map(({ w, c }) => measuredOps(cfg, w.name, c)));
   const latencies = new Float64Array(maxOps);
   const results: CellResult[] = [];
+  let writer: Client | undefined;
   const opsPerCell: Record<string, number> = {};
   // A client that failed verification is in the table as "failed" in every cell.
   for (const s of statuses) {
@@ -303,7 +322,14 @@ async function main(): Promise<void> {
     // Rotate the client order per cell so no client always runs first or last.
     const shift = open.length === 0 ? 0 : k % open.length;
     const order = [...open.slice(shift), ...open.slice(0, shift)];
-    for (const client of order) {
+    for (const measured of order) {
+      // Clients with a cache run the cached workload only; there, every client's SETs are the writer's.
+      if (isCachedClient(measured.name) && w.name !== CACHED_WORKLOAD) {
+        progress.end();
+        continue;
+      }
+      if (w.name === CACHED_WORKLOAD && harness.writer !== undefined) writer ??= await harness.writer();
+      const client = w.name === CACHED_WORKLOAD && writer !== undefined ? withWriter(measured, writer, w.writes ?? []) : measured;
       const label = `${w.label} C=${c} ${clientLabel(client.name, mode)}`;
       const excluded = failed.get(client.name);
       if (excluded !== undefined) {
@@ -312,6 +338,7 @@ async function main(): Promise<void> {
         continue;
       }
       const tick: Tick = { done: 0 };
+      let cacheBefore: { hits: number; misses: number } | undefined;
       progress.begin(label + " (warm-up)", warm + ops, tick);
       gc?.();
       let res: LoopResult;
@@ -335,7 +362,9 @@ async function main(): Promise<void> {
           continue;
         }
         progress.begin(label, warm + ops, tick, warm);
-        res = await withTimeout(runLoop(client, w, c, ops, measureCapMs, latencies, false, tick), measureCapMs + HANG_GRACE_MS, "measurement");
+        cacheBefore = client.cacheStats?.();
+        const startAt = w.continueAfterWarmup === true ? warmRes.done : 0;
+        res = await withTimeout(runLoop(client, w, c, ops, measureCapMs, latencies, false, tick, startAt), measureCapMs + HANG_GRACE_MS, "measurement");
       } catch (err) {
         // A hung client is beyond saving for this run.
         const reason = errorText(err);
@@ -364,6 +393,7 @@ async function main(): Promise<void> {
           ...lat,
           cpuUsPerOp: res.cpuUs / res.done,
           capped: res.capped,
+          ...hitRatio(cacheBefore, client.cacheStats?.()),
         });
       }
       progress.end();
@@ -373,6 +403,7 @@ async function main(): Promise<void> {
   progress = undefined;
 
   await Promise.all(open.map((c) => withTimeout(c.close(), CLOSE_TIMEOUT_MS, `closing ${c.name}`).catch(() => undefined)));
+  if (writer !== undefined) await withTimeout(writer.close(), CLOSE_TIMEOUT_MS, "closing the writer").catch(() => undefined);
   await harness.finish(cfg.clients);
 
   for (const s of statuses) {

@@ -6,8 +6,9 @@
 // key was preloaded with, so every GET's expected reply holds all run long.
 // Seeded, so every run and every client sees the same sequence.
 import { prng } from "../test/support/seeded.js";
+import { coldKey, HOT_KEYS, WRITE_EVERY } from "./cached.js";
 
-export const WORKLOAD_NAMES = ["get", "set", "mget10", "get100k", "mix"] as const;
+export const WORKLOAD_NAMES = ["get", "set", "mget10", "get100k", "mix", "cached"] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export type RawCommand = string[];
@@ -19,6 +20,10 @@ export interface Workload {
   commands: RawCommand[];
   /** The exact reply commands[i] must get (string, null or array of them). */
   expected: Expected[];
+  /** The measurement goes on from where the warm-up stopped in the list (instead of from its start). */
+  continueAfterWarmup?: boolean;
+  /** Writes another client makes meanwhile, one per WRITE_EVERY ops (the cached workload). */
+  writes?: RawCommand[];
 }
 
 export type Expected = string | null | Expected[];
@@ -70,6 +75,7 @@ export function buildWorkloads(names: readonly WorkloadName[], big: string): Wor
 }
 
 function buildWorkload(name: WorkloadName, big: string): Workload {
+  if (name === "cached") return buildCached();
   const rnd = prng(WORKLOAD_NAMES.indexOf(name) + 1);
   const pick = (): number => Math.floor(rnd() * KEY_COUNT);
   const commands: RawCommand[] = [];
@@ -126,7 +132,39 @@ export const WORKLOAD_LABELS: Record<WorkloadName, string> = {
   mget10: "MGET 10",
   get100k: "GET 100 KiB",
   mix: "mix 90/10",
+  cached: "cached GET ~90% hits",
 };
+
+/** Ops in the cached workload's list: more than any step runs, so no cold key is read twice in a step. */
+export const CACHED_COMMANDS = 1 << 17;
+
+/**
+ * The "cached" workload (see bench/cached.ts): GETs, 92% of HOT_KEYS hot
+ * keys and 8% of a cold key read once; `writes` are the hot keys the writer
+ * sets, one per 99 GETs.
+ */
+function buildCached(): Workload {
+  const rnd = prng(WORKLOAD_NAMES.indexOf("cached") + 1);
+  const commands: RawCommand[] = [];
+  const expected: Expected[] = [];
+  const writes: RawCommand[] = [];
+  let cold = 0;
+  for (let i = 0; i < CACHED_COMMANDS; i++) {
+    const k = Math.floor(rnd() * HOT_KEYS);
+    if (rnd() < 0.92) {
+      commands.push(["GET", key(k)]);
+      expected.push(smallValue(k));
+    } else {
+      commands.push(["GET", coldKey(cold++)]);
+      expected.push(null);
+    }
+    if (i % WRITE_EVERY === 0) {
+      const w = Math.floor(rnd() * HOT_KEYS);
+      writes.push(["SET", key(w), smallValue(w)]);
+    }
+  }
+  return { name: "cached", label: WORKLOAD_LABELS.cached, commands, expected, continueAfterWarmup: true, writes };
+}
 
 /** Does a client's reply equal the expected one exactly? Buffers are compared as UTF-8 text. */
 export function replyMatches(reply: unknown, expected: Expected): boolean {

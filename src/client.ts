@@ -1,7 +1,7 @@
 // The Client: one command() API over either transport, with events and a
 // lifecycle. Typed helpers are thin wrappers over command() (src/helpers);
 // batches and pub/sub need more than command() and live here.
-import { checkBatchOptions, checkCloseOptions, checkConnectOptions, checkSubscribeOptions } from "./option-keys.js";
+import { checkBatchOptions, checkSubscribeOptions, timeoutOption } from "./option-keys.js";
 import { atomicResults, EXEC, MULTI, toResult, validateBatch, type BatchOptions, type BatchResult } from "./batch.js";
 import { needsOwnConnection, refusal, type Placement } from "./commands.js";
 import { ClientClosedError, ConnectionError, type RedisError } from "./errors.js";
@@ -23,6 +23,8 @@ import type { RespiteClient } from "./respite-client.js";
 import { batchChannel, commandChannel, identity, observing, publish, type ClientIdentity } from "./observability/channels.js";
 import { traceBatch, traceRequest } from "./observability/trace.js";
 import type { ClientStatus, DedicatedConnection, DisconnectReason, PoolStats, Transport, TransportEvents } from "./transport.js";
+import { CacheController } from "./cache/tracking.js";
+import type { ClientCacheStats } from "./cache/client-cache.js";
 
 export interface CloseOptions {
   /** Bound on the graceful wait, in ms; what is left then is destroyed. 0 (default) = wait for everything accepted. */
@@ -52,6 +54,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   private readonly identity: ClientIdentity;
   private readonly reportError: (error: RedisError) => void;
   private closedByUser = false;
+  /** The client-side cache (clientCache option), if on. */
+  private readonly cache: CacheController | undefined;
 
   /**
    * `route`: how a router above the client (a cluster) reaches this node: an
@@ -64,10 +68,12 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     this.identity = id;
     const events: TransportEvents = {
       ready: () => {
+        this.cache?.transportReady();
         publish("ready", () => ({ ...id }));
         this.emit("ready");
       },
       disconnect: (info) => {
+        this.cache?.transportDown();
         publish("disconnect", () => ({ ...id, reason: info.reason, error: info.error }));
         this.emit("disconnect", info);
       },
@@ -88,21 +94,34 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     };
     this.reportError = events.error;
     // Behind Sentinel every connection dials through the sentinels' route.
-    const sentinel = this.options.sentinel !== undefined ? new SentinelTransport(this.options, events, () => this.subscriber?.invalidate()) : undefined;
-    const connector = createConnector(this.options, sentinel?.route ?? route, id, () => this.emit("protocol-fallback", { protocol: 2 }));
+    const sentinel =
+      this.options.sentinel !== undefined
+        ? new SentinelTransport(this.options, events, () => {
+            this.subscriber?.invalidate();
+            this.cache?.serverChanged();
+          })
+        : undefined;
+    const base = sentinel?.route ?? route;
+    const connector = createConnector(this.options, base, id, () => this.emit("protocol-fallback", { protocol: 2 }));
     this.connector = connector;
+    // With the cache, data connections track in their handshake (the dedicated ones for blocking commands need not).
+    const cacheOptions = this.options.clientCache;
+    this.cache = cacheOptions === undefined ? undefined : new CacheController(this.options, cacheOptions, base, (r) => createConnector(this.options, r, id), events.error);
+    const data = this.cache?.dataConnector ?? connector;
     if (this.options.transport === "pooled") {
-      this.transport = new PooledTransport(this.options, connector, events);
+      this.transport = new PooledTransport(this.options, data, events);
       this.placement = "any-socket";
     } else {
-      this.transport = new PipelinedTransport(this.options, connector, events, () => new PooledTransport(this.options, connector, silentEvents(), true));
+      this.transport = new PipelinedTransport(this.options, data, events, () => new PooledTransport(this.options, connector, silentEvents(), true));
       this.placement = "shared";
     }
+    this.cache?.attach(this.transport);
     if (sentinel !== undefined) this.transport = sentinel.wrap(this.transport);
     // Pushed rotations: every connection takes the new credentials on (the subscriber by resubscribing on a fresh dial).
     const creds = this.options.credentials;
     if (creds !== undefined && typeof creds !== "function" && creds.subscribe !== undefined) {
       this.stopCredentials = creds.subscribe((next) => {
+        this.cache?.credentialsChanged();
         this.transport.reauthenticate?.(next);
         this.subscriber?.invalidate();
       });
@@ -125,17 +144,14 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
    * reconnecting in the background (close() it if you give up on it).
    */
   connect(options?: { timeoutMs?: number }): Promise<void> {
+    let timeoutMs: number;
     try {
-      checkConnectOptions(options);
+      timeoutMs = timeoutOption("connect", options);
     } catch (err) {
       return Promise.reject(err);
     }
-    const timeoutMs = options?.timeoutMs ?? 0;
-    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new TypeError(`connect({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
-    }
     const ready = this.transport.connect();
-    if (timeoutMs === 0 || !Number.isFinite(timeoutMs)) return ready;
+    if (timeoutMs === 0) return ready;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ConnectionError(`Not connected within ${timeoutMs} ms; still trying in the background`, "connect-failed", false)), timeoutMs);
@@ -156,6 +172,12 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
    * table, src/commands.ts).
    */
   command(args: Command, options?: CommandOptions): Promise<Reply> {
+    if (this.cache !== undefined && !this.closedByUser) return this.cache.command(args, options, this.direct);
+    return this.direct(args, options);
+  }
+
+  /** command() without the client-side cache. */
+  private readonly direct = (args: Command, options: CommandOptions | undefined): Promise<Reply> => {
     let req: Request;
     try {
       req = new Request(args, options, this.options.commandTimeoutMs);
@@ -171,6 +193,16 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       if (commandChannel.hasSubscribers) return traceRequest(this.identity, req);
     }
     return req.promise;
+  };
+
+  /** The client-side cache's counters (undefined when the clientCache option is off). */
+  clientCacheStats(): ClientCacheStats | undefined {
+    return this.cache?.stats();
+  }
+
+  /** Drop every entry of the client-side cache (the cluster client calls it when a node's slots move). */
+  flushClientCache(): void {
+    this.cache?.store.flush();
   }
 
   /**
@@ -191,7 +223,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     const fn = typeof keyOrFn === "function" ? keyOrFn : maybeFn;
     if (typeof fn !== "function") return Promise.reject(new TypeError("withConnection(fn) or withConnection(key, fn): fn must be a function"));
     if (this.closedByUser) return Promise.reject(new ClientClosedError());
-    return this.transport.withConnection(fn);
+    const cache = this.cache;
+    return this.transport.withConnection(cache === undefined ? fn : (conn) => fn(cache.wrapDedicated(conn)));
   }
 
   /**
@@ -219,6 +252,8 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     if (commands.length === 0 && !atomic) return Promise.resolve([]);
     const timeoutMs = options?.timeoutMs ?? this.options.commandTimeoutMs;
     const signal = options?.signal;
+    // Its writes drop their keys' entries, before and after (its reads are neither served nor stored).
+    const written = this.cache?.beforeBatch(commands);
     if (!atomic && !own && this.placement === "shared") {
       // Independent commands on the shared pipe, sent in one synchronous loop:
       // they share the send queue's next write (blocking ones go to their own
@@ -228,6 +263,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
       const reqs = commands.map((c) => new Request(c, perCommand, this.options.commandTimeoutMs));
       for (const r of reqs) if (!r.settled) this.transport.send(r);
       const results = Promise.allSettled(reqs.map((r) => r.promise)).then((s) => s.map(toResult));
+      if (written !== undefined) void results.then(written, written);
       return batchChannel.hasSubscribers ? traceBatch(this.identity, false, commands.length, results) : results;
     }
     const members = atomic ? [MULTI, ...commands, EXEC] : commands;
@@ -240,6 +276,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
     });
     this.transport.sendGroup(group, own);
     const results = Promise.allSettled(group.requests.map((r) => r.promise)).then((settled) => (atomic ? atomicResults(commands, settled) : settled.map(toResult)));
+    if (written !== undefined) void results.then(written, written);
     return batchChannel.hasSubscribers ? traceBatch(this.identity, atomic, commands.length, results) : results;
   }
 
@@ -285,20 +322,18 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
    * (maybeExecuted: true for what was already written).
    */
   close(options?: CloseOptions): Promise<void> {
+    let timeoutMs: number;
     try {
-      checkCloseOptions(options);
+      timeoutMs = timeoutOption("close", options);
     } catch (err) {
       return Promise.reject(err);
     }
-    const timeoutMs = options?.timeoutMs ?? 0;
-    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new TypeError(`close({ timeoutMs }) must be a non-negative number, got ${String(timeoutMs)}`));
-    }
     this.closedByUser = true;
     this.stopCredentials?.();
+    this.cache?.close();
     const subscriber = this.subscriber?.close() ?? Promise.resolve();
     const graceful = Promise.all([this.transport.close(), subscriber]).then(() => undefined);
-    if (timeoutMs === 0 || !Number.isFinite(timeoutMs)) return graceful;
+    if (timeoutMs === 0) return graceful;
     const timer = setTimeout(() => this.destroy(), timeoutMs);
     return graceful.finally(() => clearTimeout(timer));
   }
@@ -307,6 +342,7 @@ export class Client extends PubSubCommands<ClientEvents> implements RespiteClien
   destroy(): void {
     this.closedByUser = true;
     this.stopCredentials?.();
+    this.cache?.close();
     this.subscriber?.destroy();
     this.transport.destroy();
   }

@@ -22,6 +22,9 @@ export {
 } from "./errors.js";
 export type { ClientOptions, Credentials, CredentialsProvider, PoolOptions, ReconnectOptions, TransportKind } from "./options.js";
 export type { SentinelOptions } from "./sentinel/options.js";
+export type { ClientCacheOptions } from "./cache/options.js";
+export type { ClientCacheStats } from "./cache/client-cache.js";
+export { CACHEABLE_COMMANDS } from "./cache/cacheable.js";
 export type { DecoderOptions, IntegerMode, Reply, ReplyMode } from "./protocol/decode.js";
 export type { Arg, Command } from "./protocol/encode.js";
 export type { CommandOptions } from "./request.js";

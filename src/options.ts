@@ -6,6 +6,7 @@ import { checkKeys, type KeySet } from "./option-keys.js";
 import { DEFAULT_MAX_REPLY_BYTES } from "./protocol/decode.js";
 // The sentinel option's type and resolution live in src/sentinel.
 import { resolveSentinelOptions, type ResolvedSentinelOptions, type SentinelOptions } from "./sentinel/options.js";
+import { resolveClientCacheOptions, type ClientCacheOptions, type ResolvedClientCacheOptions } from "./cache/options.js";
 
 export type TransportKind = "pipelined" | "pooled";
 
@@ -133,6 +134,11 @@ export interface ClientOptions {
   sentinel?: SentinelOptions;
   /** With `sentinel`: connect to the master (default "master") or to one of its replicas ("replica", read-only). */
   role?: "master" | "replica";
+  /**
+   * Client-side caching with server-assisted invalidation (see the README's
+   * "Client-side caching"): true for the defaults, or its options. Default off.
+   */
+  clientCache?: boolean | ClientCacheOptions;
 }
 
 /** Where a data connection goes (a Sentinel or cluster router resolves it). */
@@ -168,6 +174,8 @@ export interface ResolvedOptions {
   sentinel: ResolvedSentinelOptions | undefined;
   /** With sentinel: "master" unless told. */
   role: "master" | "replica";
+  /** Undefined: no client-side cache. */
+  clientCache: ResolvedClientCacheOptions | undefined;
 }
 
 export const DEFAULTS = {
@@ -217,6 +225,7 @@ export const CLIENT_OPTION_KEYS: KeySet<ClientOptions> = {
   pool: true,
   sentinel: true,
   role: true,
+  clientCache: true,
 };
 const RECONNECT_KEYS: KeySet<ReconnectOptions> = { initialDelayMs: true, maxDelayMs: true, maxAttempts: true };
 const POOL_KEYS: KeySet<PoolOptions> = { min: true, max: true, acquireTimeoutMs: true, idleTimeoutMs: true };
@@ -346,5 +355,6 @@ export function resolveOptions(input: string | ClientOptions = {}, where = "crea
     pool,
     sentinel: opts.sentinel === undefined ? undefined : resolveSentinelOptions(opts.sentinel, where),
     role,
+    clientCache: resolveClientCacheOptions(opts.clientCache, where),
   });
 }

@@ -45,7 +45,26 @@ import { commandSlot, keySlot } from "./slots.js";
 import { ClusterPubSub } from "./pubsub.js";
 import { newCounters, type ClusterStats } from "./stats.js";
 import { TopologyReader } from "./topology-reader.js";
-import { addressesOf, mastersChanged, oneSlotPerMaster, type Address, type Topology } from "./topology.js";
+import { addressesOf, mastersChanged, oneSlotPerMaster, type Address, type Shard, type Topology } from "./topology.js";
+import type { ClientCacheStats } from "../cache/client-cache.js";
+
+/** Nodes (masters and their replicas) on either side of a slot whose master changed between two topologies. */
+function slotsMoved(before: Topology, after: Topology): Set<Address> {
+  const out = new Set<Address>();
+  const add = (shard: Shard | undefined): void => {
+    if (shard === undefined) return;
+    out.add(shard.master);
+    for (const r of shard.replicas) out.add(r);
+  };
+  for (let s = 0; s < after.slots.length; s++) {
+    const a = before.slots[s];
+    const b = after.slots[s];
+    if (a?.master === b?.master) continue;
+    add(a);
+    add(b);
+  }
+  return out;
+}
 
 export type { ClusterEvents } from "./events.js";
 export type { ClusterStats } from "./stats.js";
@@ -146,6 +165,26 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
       return this.refresh().then(() => this.dispatcher.send(cmd, undefined, false, newJourney()));
     }
     return this.dispatcher.send(cmd, undefined, false, undefined);
+  }
+
+  /** The client-side caches of every node client, summed (undefined when the clientCache option is off). */
+  clientCacheStats(): ClientCacheStats | undefined {
+    if (this.options.resolved.clientCache === undefined) return undefined;
+    const sum: ClientCacheStats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, flushes: 0, entries: 0, bytes: 0, maxBytes: 0, tracking: true };
+    for (const c of this.registry.clients("all")) {
+      const s = c.clientCacheStats();
+      if (s === undefined) continue;
+      sum.hits += s.hits;
+      sum.misses += s.misses;
+      sum.evictions += s.evictions;
+      sum.invalidations += s.invalidations;
+      sum.flushes += s.flushes;
+      sum.entries += s.entries;
+      sum.bytes += s.bytes;
+      sum.maxBytes += s.maxBytes;
+      sum.tracking &&= s.tracking;
+    }
+    return sum;
   }
 
   /** Counters: redirections, retries, refreshes. */
@@ -307,6 +346,10 @@ export class ClusterClient extends PubSubCommands<ClusterEvents> implements Resp
     for (const m of masters) wanted.set(m, "master");
     if (this.options.readFrom !== "master") for (const r of replicas) wanted.set(r, "replica");
     this.registry.sync(wanted);
+    // Client-side caches: a node whose slots moved may hold entries for keys it no longer serves.
+    if (previous !== undefined && this.options.resolved.clientCache !== undefined) {
+      for (const addr of slotsMoved(previous, topo)) this.registry.peek(addr)?.client.flushClientCache();
+    }
     this.counters.refreshes++;
     this.emit("refresh", { masters: [...masters], replicas: [...replicas] });
     this.pubsub?.topologyChanged();

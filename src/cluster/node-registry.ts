@@ -54,6 +54,11 @@ export class NodeRegistry {
     return this.byAddress.keys();
   }
 
+  /** The entry of a node, if the registry holds one (never creates it). */
+  peek(address: Address): NodeEntry | undefined {
+    return this.byAddress.get(address);
+  }
+
   has(address: Address): boolean {
     return this.byAddress.has(address);
   }

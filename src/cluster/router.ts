@@ -48,7 +48,14 @@ export class SlotRouter {
 
   /** MOVED: patch the table at once, ahead of the refresh it triggers. */
   moveSlot(slot: number, to: Address): void {
-    if (this.topology !== undefined) moveSlot(this.topology, slot, to);
+    if (this.topology === undefined) return;
+    // Client-side caches of both sides: the slot's keys are no longer where they were read.
+    const from = this.topology.slots[slot]?.master;
+    if (from !== to) {
+      if (from !== undefined) this.nodes.peek(from)?.client.flushClientCache();
+      this.nodes.peek(to)?.client.flushClientCache();
+    }
+    moveSlot(this.topology, slot, to);
   }
 
   private replicaOf(shard: Shard): NodeEntry | undefined {
