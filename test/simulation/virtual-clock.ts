@@ -21,6 +21,7 @@
 //
 // Math.random is replaced too (seeded) while installed: the reconnect
 // backoff's full jitter reads it, and a seed must replay exactly.
+import { prng } from "../support/seeded.js";
 
 const realSetImmediate = globalThis.setImmediate;
 
@@ -81,17 +82,6 @@ export class VirtualTimeout {
   }
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Saved {
   setTimeout: typeof globalThis.setTimeout;
@@ -135,7 +125,7 @@ export class VirtualClock {
     g.clearTimeout = (handle: unknown) => this.clear(handle);
     g.clearInterval = (handle: unknown) => this.clear(handle);
     Date.now = () => this.now;
-    Math.random = mulberry32(randomSeed);
+    Math.random = prng(randomSeed); // the seeded PRNG the chaos suites and the bench use too
   }
 
   uninstall(): void {
