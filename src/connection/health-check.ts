@@ -3,7 +3,8 @@
 // every command waiting until its own deadline, forever without one. Every
 // half interval this looks at the socket's byte counter: bytes arrived since
 // the last look, nothing to do (a busy connection costs nothing); none for a
-// whole half interval, send one probe (PING); none since the probe for
+// whole half interval, send one probe (PING; a command already in flight
+// serves as the probe, so none is added); none since the probe for
 // another half interval, the connection is declared lost (its written
 // commands fail with maybeExecuted, unwritten ones wait for the reconnect). So
 // an idle connection costs one PING per interval, and a silent one is
@@ -48,7 +49,9 @@ export class HealthCheck {
       this.probedAt = undefined;
     } else if (this.probedAt === undefined) {
       this.probedAt = read;
-      this.probe(this.conn);
+      // A command already in flight is a probe of its own: its reply is the
+      // bytes we wait for. Only an idle connection gets a PING.
+      if (this.conn.inflightCount === 0) this.probe(this.conn);
     } else {
       this.conn.destroy(new ConnectionError(`No answer from the server for ${this.intervalMs} ms (health check)`, "socket-closed", false));
       return;
