@@ -171,6 +171,10 @@ const T_PUSH = 62; // >
 
 /** Aggregate headers are capped here (2^53 would not be exact; no reply comes near). */
 const MAX_COUNT_DIGITS = 15;
+/** count(): the header line is cut by the end of the chunk. */
+const CUT = -2;
+/** count(): "-1", RESP2's null bulk string or null array. */
+const NULL_COUNT = -1;
 /** Arrays up to this many elements are allocated at their size up front; longer ones grow as they fill. */
 const PREALLOCATE = 4096;
 
@@ -462,25 +466,10 @@ export class RespDecoder {
       case T_BULK:
       case T_BLOB_ERROR:
       case T_VERBATIM: {
-        let i = pos + 1;
-        if (i < len && buf[i] === MINUS && type === T_BULK) {
-          // "$-1": the RESP2 null bulk string.
-          if (i + 3 >= len) return undefined;
-          if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos);
-          this.p = i + 4;
-          return null;
-        }
-        let n = 0;
-        let c = 0;
-        while (i < len && (c = buf[i] as number) !== CR) {
-          if (c < 48 || c > 57) throw this.badLength(buf, pos);
-          n = n * 10 + (c - 48);
-          i++;
-        }
-        if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos);
-        if (i + 1 >= len) return undefined; // header cut
-        if (buf[i + 1] !== LF || i === pos + 1) throw this.badLength(buf, pos);
-        const start = i + 2;
+        const n = this.count(buf, pos, len, type === T_BULK);
+        if (n === CUT) return undefined;
+        if (n === NULL_COUNT) return null; // "$-1": the RESP2 null bulk string
+        const start = this.p;
         const end = start + n;
         if (end + 2 <= len) {
           if (buf[end] !== CR || buf[end + 1] !== LF) throw invalid(`bulk string not terminated by CRLF at its announced length ${n}`);
@@ -504,25 +493,9 @@ export class RespDecoder {
       case T_SET:
       case T_PUSH:
       case T_ATTRIBUTE: {
-        let i = pos + 1;
-        if (i < len && buf[i] === MINUS && type === T_ARRAY) {
-          // "*-1": the RESP2 null array.
-          if (i + 3 >= len) return undefined;
-          if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos);
-          this.p = i + 4;
-          return null;
-        }
-        let n = 0;
-        let c = 0;
-        while (i < len && (c = buf[i] as number) !== CR) {
-          if (c < 48 || c > 57) throw this.badLength(buf, pos);
-          n = n * 10 + (c - 48);
-          i++;
-        }
-        if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos);
-        if (i + 1 >= len) return undefined; // header cut
-        if (buf[i + 1] !== LF || i === pos + 1) throw this.badLength(buf, pos);
-        this.p = i + 2;
+        const n = this.count(buf, pos, len, type === T_ARRAY);
+        if (n === CUT) return undefined;
+        if (n === NULL_COUNT) return null; // "*-1": the RESP2 null array
         return this.open(type, n);
       }
       case T_SIMPLE:
@@ -559,6 +532,34 @@ export class RespDecoder {
   }
 
   /** Open an aggregate of n elements (the header was read). */
+  /**
+   * The decimal length or count after the type byte at `pos` ("$5\r\n",
+   * "*3\r\n"); `this.p` is set past its line. CUT when the line is not all
+   * here yet; NULL_COUNT for "-1" where `nullable` (RESP2's null bulk string
+   * and null array). Anything else is a ProtocolError.
+   */
+  private count(buf: Buffer, pos: number, len: number, nullable: boolean): number {
+    let i = pos + 1;
+    if (i < len && buf[i] === MINUS && nullable) {
+      if (i + 3 >= len) return CUT;
+      if (buf[i + 1] !== 49 || buf[i + 2] !== CR || buf[i + 3] !== LF) throw this.badLength(buf, pos);
+      this.p = i + 4;
+      return NULL_COUNT;
+    }
+    let n = 0;
+    let c = 0;
+    while (i < len && (c = buf[i] as number) !== CR) {
+      if (c < 48 || c > 57) throw this.badLength(buf, pos);
+      n = n * 10 + (c - 48);
+      i++;
+    }
+    if (i - pos > MAX_COUNT_DIGITS + 1) throw this.badLength(buf, pos);
+    if (i + 1 >= len) return CUT;
+    if (buf[i + 1] !== LF || i === pos + 1) throw this.badLength(buf, pos);
+    this.p = i + 2;
+    return n;
+  }
+
   private open(type: number, n: number): Reply | typeof NONE {
     const f = this.depth;
     if (n === 0) {
